@@ -1,0 +1,252 @@
+// `dlmscope generate "prompt"`: run the diffusion sampler and print the generated text;
+// with --save-history, write the run manifest and the per-step canvases.
+#include "capture/run-writer.h"
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/progress.h"
+#include "engine/kernels/kernels.h"
+#include "engine/sampler/diffusion.h"
+#include "engine/tokenizer/tokenizer.h"
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <csignal>
+#include <ctime>
+#include <filesystem>
+#include <memory>
+#include <sstream>
+
+namespace dlmscope::cli {
+
+namespace {
+
+struct GenerateArgs {
+    std::string prompt;
+    std::string prompt_ids;
+    std::string model;
+    int gen_length = 128;
+    int steps = 128;
+    int block_length = 32;
+    double temperature = 0.0;
+    double cfg_scale = 0.0;
+    std::string remasking = "low_confidence";
+    uint64_t seed = 42;
+    std::string templ = "auto";
+    std::string sampler = "auto";
+    bool save_history = false;
+    std::string out = "logs";
+    std::string manifest = "generation_with_attention.json";
+    int threads = 0;
+    std::string backend = "fast";
+    std::string weights = "auto";
+    int64_t mask_id = -1;
+    bool logits_eos_inf = false;
+    bool confidence_eos_eot_inf = false;
+    bool quiet = false;
+};
+
+std::atomic<bool> g_cancel{false};
+extern "C" void on_signal(int) { g_cancel.store(true); }
+
+std::vector<int32_t> parse_ids(const std::string& s) {
+    std::vector<int32_t> ids;
+    std::stringstream ss(s);
+    std::string tok;
+    while (std::getline(ss, tok, ',')) {
+        const auto b = tok.find_first_not_of(" \t"), e = tok.find_last_not_of(" \t");
+        if (b == std::string::npos) fail("--prompt-ids: empty entry in '{}'", s);
+        tok = tok.substr(b, e - b + 1);
+        size_t used = 0;
+        long long v = -1;
+        try {
+            v = std::stoll(tok, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (used != tok.size() || v < 0 || v > INT32_MAX) fail("--prompt-ids: '{}' is not a token id", tok);
+        ids.push_back(static_cast<int32_t>(v));
+    }
+    if (ids.empty()) fail("--prompt-ids is empty");
+    return ids;
+}
+
+// The text a reader sees for one canvas token.
+std::string token_text(const Tokenizer& tok, int32_t id) {
+    if (id >= 0 && id < tok.size()) return tok.piece(id);
+    return fmt::format("<id:{}>", id);
+}
+
+int run_generate(const GenerateArgs& a) {
+    kernels::set_threads(a.threads);
+    const std::string model_dir = a.model.empty() ? default_model_dir() : a.model;
+    if (model_dir.empty()) fail("no model given: pass --model DIR or set DLMSCOPE_MODEL");
+    LoadOptions lo;
+    lo.precision = parse_weight_precision(a.weights);
+    auto model = Model::load(model_dir, lo);
+    const ModelConfig& c = model->config();
+    Tokenizer tok = Tokenizer::load(model_dir);
+
+    // Prompt: ids given directly, or text through the chat template.
+    ChatTemplate tmpl = ChatTemplate::none;
+    if (a.templ == "auto") tmpl = c.model_type == "llada" ? ChatTemplate::llada : ChatTemplate::mmada;
+    else tmpl = parse_chat_template(a.templ);
+    std::vector<int32_t> prompt;
+    std::string prompt_text;
+    if (!a.prompt_ids.empty()) {
+        if (!a.prompt.empty()) fail("give either a prompt or --prompt-ids, not both");
+        prompt = parse_ids(a.prompt_ids);
+        prompt_text = tok.decode(prompt, false);
+    } else {
+        if (a.prompt.empty()) fail("no prompt: pass a prompt text or --prompt-ids");
+        prompt_text = tok.apply_chat_template(a.prompt, tmpl);
+        prompt = tok.encode(prompt_text);
+    }
+
+    GenerateParams p;
+    p.gen_length = a.gen_length;
+    p.block_length = a.block_length;
+    p.steps = a.steps;
+    p.temperature = a.temperature;
+    p.cfg_scale = a.cfg_scale;
+    p.remasking = parse_remasking(a.remasking);
+    p.flavor = a.sampler == "auto" ? (c.model_type == "llada" ? SamplerFlavor::llada : SamplerFlavor::mmada)
+                                   : parse_sampler_flavor(a.sampler);
+    p.backend = a.backend == "reference" ? Backend::reference : Backend::fast;
+    if (a.mask_id >= 0) p.mask_id = static_cast<int32_t>(a.mask_id);
+    else if (auto m = tok.token_to_id("<|mdm_mask|>")) p.mask_id = *m;
+    else p.mask_id = c.mask_token_id;
+    if (p.mask_id < 0) fail("{}: cannot tell the mask token (no <|mdm_mask|> in the tokenizer, no mask_token_id in config.json); pass --mask-id", model_dir);
+    p.logits_eos_inf = a.logits_eos_inf;
+    p.confidence_eos_eot_inf = a.confidence_eos_eot_inf;
+    p.eos_id = tok.token_to_id("<|endoftext|>").value_or(c.eos_token_id);
+    p.eot_id = tok.token_to_id("<|eot_id|>").value_or(-1);
+    for (size_t i = 0; i < prompt.size(); ++i)
+        if (prompt[i] < 0 || prompt[i] >= c.output_width)
+            fail("prompt token id {} at position {} is outside the model's vocabulary (0..{})", prompt[i], i, c.output_width - 1);
+    validate_params(p, static_cast<int>(prompt.size()), c);
+
+    const int P = static_cast<int>(prompt.size()), L = P + p.gen_length;
+    json params = {{"gen_length", p.gen_length}, {"block_length", p.block_length}, {"steps", p.steps},
+                   {"temperature", p.temperature}, {"cfg_scale", p.cfg_scale}, {"remasking", remasking_name(p.remasking)},
+                   {"seed", a.seed}, {"mask_id", p.mask_id}, {"sampler", sampler_flavor_name(p.flavor)},
+                   {"template", a.prompt_ids.empty() ? (tmpl == ChatTemplate::llada ? "llada" : tmpl == ChatTemplate::mmada ? "mmada" : "none") : "ids"},
+                   {"logits_eos_inf", p.logits_eos_inf}, {"confidence_eos_eot_inf", p.confidence_eos_eot_inf},
+                   {"backend", a.backend}, {"threads", kernels::threads()}};
+
+    std::unique_ptr<RunWriter> run;
+    if (a.save_history) {
+        std::time_t now = std::time(nullptr);
+        char stamp[32];
+        std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+        json fields = {
+            {"created", stamp},
+            {"generator", "dlmscope 0.1.0"},
+            {"model", {{"path", std::filesystem::absolute(model_dir).string()},
+                       {"config", {{"model_type", c.model_type}, {"d_model", c.d_model}, {"n_layers", c.n_layers},
+                                   {"n_heads", c.n_heads}, {"n_kv_heads", c.n_kv_heads}, {"head_dim", c.head_dim},
+                                   {"mlp_hidden_size", c.mlp_hidden}, {"vocab_size", c.vocab_size},
+                                   {"embedding_size", c.output_width}, {"max_sequence_length", c.max_sequence_length},
+                                   {"n_params", c.n_params()}}}}},
+            {"params", params},
+            {"prompt", a.prompt},
+            {"prompt_text", prompt_text},
+            {"prompt_ids", prompt},
+            {"prompt_length", P},
+            {"canvas_length", L},
+            {"num_blocks", p.gen_length / p.block_length},
+            {"steps_per_block", p.steps / (p.gen_length / p.block_length)},
+        };
+        run = std::make_unique<RunWriter>(a.out, a.manifest, std::move(fields));
+    }
+
+    g_cancel.store(false);
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    Progress bar("generate", p.steps, !a.quiet);
+    SeededNoise noise(a.seed);
+    GenerateHooks hooks;
+    hooks.cancel = &g_cancel;
+    hooks.on_step = [&](const StepRecord& r) { bar.update(r.step + 1, fmt::format("block {}", r.block)); };
+    GenerateResult res;
+    try {
+        res = generate(*model, prompt, p, noise, hooks);
+    } catch (const std::exception& e) {
+        bar.finish();
+        if (run) run->abort(e.what());
+        throw;
+    }
+    bar.finish();
+    std::signal(SIGINT, SIG_DFL);
+    std::signal(SIGTERM, SIG_DFL);
+
+    const std::vector<int32_t> output(res.canvas.begin() + P, res.canvas.end());
+    const std::string text = tok.decode(output, true);
+    fmt::print("{}\n", text);
+
+    if (run) {
+        json steps = json::array();
+        for (const StepRecord& r : res.steps)
+            steps.push_back({{"step", r.step}, {"block", r.block}, {"step_in_block", r.step_in_block},
+                             {"positions", r.positions}, {"tokens", r.tokens}, {"confidences", r.confidences},
+                             {"forward_s", r.forward_seconds}});
+        json pieces = json::array();
+        for (int32_t id : res.canvas) pieces.push_back(token_text(tok, id));
+        std::vector<int> commit_step(static_cast<size_t>(L), -1);
+        for (const StepRecord& r : res.steps)
+            for (int pos : r.positions) commit_step[pos] = r.step;
+        run->write_array("history.npy", "<i4", {p.steps + 1, L}, res.history.data(), res.history.size() * sizeof(int32_t),
+                         {{"name", "history"}, {"kind", "history"},
+                          {"description", "row s = canvas before step s; last row = final canvas"}});
+        run->finish({{"output_ids", output},
+                     {"text", text},
+                     {"text_with_special", tok.decode(output, false)},
+                     {"tokens", pieces},
+                     {"commit_step", commit_step},
+                     {"steps", steps},
+                     {"timings", {{"generate_s", res.seconds}, {"forward_s", res.forward_seconds}, {"forwards", res.forwards},
+                                  {"gflop", res.flops / 1e9}}}});
+        if (!a.quiet) fmt::print(stderr, "dlmscope: run written to {}\n", run->manifest_path());
+    }
+    if (!a.quiet)
+        fmt::print(stderr, "dlmscope: {} steps, {} forwards in {:.2f}s ({:.1f} ms/forward, {:.1f} GFLOP/s)\n", p.steps, res.forwards,
+                   res.seconds, 1e3 * res.forward_seconds / std::max(res.forwards, 1), res.flops / 1e9 / std::max(res.forward_seconds, 1e-9));
+    return 0;
+}
+
+}  // namespace
+
+Runner add_generate(CLI::App& app) {
+    auto a = std::make_shared<GenerateArgs>();
+    CLI::App* cmd = app.add_subcommand("generate", "Generate text with the masked-diffusion sampler");
+    cmd->add_option("prompt", a->prompt, "Prompt text (rendered through --template)");
+    cmd->add_option("--prompt-ids,--prompt_ids", a->prompt_ids, "Comma-separated prompt token ids (used as is, no template)");
+    cmd->add_option("--model", a->model, "Checkpoint directory (default: $DLMSCOPE_MODEL or the bundled model)");
+    cmd->add_option("--gen-length,--gen_length", a->gen_length, "Positions to generate")->default_val(128);
+    cmd->add_option("--steps", a->steps, "Denoising steps in total")->default_val(128);
+    cmd->add_option("--block-length,--block_length", a->block_length, "Block length (gen-length must be a multiple)")->default_val(32);
+    cmd->add_option("--temperature", a->temperature, "Gumbel noise temperature; 0 = greedy")->default_val(0.0);
+    cmd->add_option("--cfg-scale,--cfg_scale", a->cfg_scale, "Classifier-free guidance scale; 0 = off")->default_val(0.0);
+    cmd->add_option("--remasking", a->remasking, "low_confidence or random")->default_val("low_confidence")
+        ->check(CLI::IsMember({"low_confidence", "random"}));
+    cmd->add_option("--seed", a->seed, "Seed of the sampler's random generator")->default_val(42);
+    cmd->add_option("--template", a->templ, "Chat template: mmada (\\n), llada (\\n\\n), none, or auto (by model_type)")
+        ->default_val("auto")->check(CLI::IsMember({"auto", "mmada", "llada", "none"}));
+    cmd->add_option("--sampler", a->sampler, "Numerics of: mmada (f64 confidence), llada (f32), or auto (by model_type)")
+        ->default_val("auto")->check(CLI::IsMember({"auto", "mmada", "llada"}));
+    cmd->add_option("--mask-id", a->mask_id, "Mask token id (default: the tokenizer's <|mdm_mask|>)");
+    cmd->add_flag("--logits-eos-inf", a->logits_eos_inf, "LLaDA option: never predict <|endoftext|>");
+    cmd->add_flag("--confidence-eos-eot-inf", a->confidence_eos_eot_inf, "LLaDA option: lowest confidence for <|endoftext|>/<|eot_id|>");
+    cmd->add_flag("--save-history,--save_history", a->save_history, "Write the run manifest and per-step canvases");
+    cmd->add_option("--out", a->out, "Run directory for --save-history")->default_val("logs");
+    cmd->add_option("--manifest", a->manifest, "Manifest file name inside --out")->default_val("generation_with_attention.json");
+    cmd->add_option("--threads", a->threads, "Threads (0 = all cores)")->default_val(0)->check(CLI::NonNegativeNumber);
+    cmd->add_option("--backend", a->backend, "fast (BLAS) or reference (scalar oracle)")->default_val("fast")
+        ->check(CLI::IsMember({"fast", "reference"}));
+    cmd->add_option("--weights", a->weights, "Weight precision in memory: auto, f32 or native (bf16 stays bf16)")
+        ->default_val("auto")->check(CLI::IsMember({"auto", "f32", "native"}));
+    cmd->add_flag("--quiet,-q", a->quiet, "No progress or summary on stderr");
+    return [a] { return run_generate(*a); };
+}
+
+}  // namespace dlmscope::cli

@@ -1,0 +1,5 @@
+target_sources(dlmscope PRIVATE
+    cli/main.cpp
+    cli/cmd-generate.cpp
+    cli/cmd-inspect.cpp
+)

@@ -1,0 +1,7 @@
+target_sources(dlmscope_core PRIVATE
+    src/core/error.cpp
+    src/core/json.cpp
+    src/core/mmap.cpp
+    src/core/npy.cpp
+    src/core/progress.cpp
+)
