@@ -1,5 +1,6 @@
 // `dlmscope generate "prompt"`: run the diffusion sampler and print the generated text;
 // with --save-history, write the run manifest and the per-step canvases.
+#include "capture/capture.h"
 #include "capture/run-writer.h"
 #include "cli/commands.h"
 #include "core/error.h"
@@ -35,6 +36,8 @@ struct GenerateArgs {
     std::string templ = "auto";
     std::string sampler = "auto";
     bool save_history = false;
+    bool visualize_attention = false;
+    std::string capture_steps, capture_layers, capture_heads, capture_rows, capture_dtype;
     std::string out = "logs";
     std::string manifest = "generation_with_attention.json";
     int threads = 0;
@@ -134,8 +137,21 @@ int run_generate(const GenerateArgs& a) {
                    {"logits_eos_inf", p.logits_eos_inf}, {"confidence_eos_eot_inf", p.confidence_eos_eot_inf},
                    {"backend", a.backend}, {"threads", kernels::threads()}};
 
+    // Capture: --visualize-attention, or any --capture-* option, turns it on (and implies history).
+    const bool capture = a.visualize_attention || !a.capture_steps.empty() || !a.capture_layers.empty() ||
+                         !a.capture_heads.empty() || !a.capture_rows.empty() || !a.capture_dtype.empty();
+    CaptureSelection sel;
+    if (!a.capture_steps.empty()) sel.parse_steps(a.capture_steps);
+    if (!a.capture_layers.empty()) sel.parse_layers(a.capture_layers);
+    if (!a.capture_heads.empty()) sel.parse_heads(a.capture_heads);
+    if (!a.capture_rows.empty()) sel.parse_rows(a.capture_rows);
+    if (!a.capture_dtype.empty()) sel.parse_dtype(a.capture_dtype);
+    const int n_blocks = p.gen_length / p.block_length;
+    CaptureLayout layout{c.n_layers, c.n_heads, p.steps, p.steps / n_blocks, P, L, p.mask_id};
+    if (capture) sel.validate(c.n_layers, c.n_heads, p.steps, L);
+
     std::unique_ptr<RunWriter> run;
-    if (a.save_history) {
+    if (a.save_history || capture) {
         std::time_t now = std::time(nullptr);
         char stamp[32];
         std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
@@ -160,20 +176,38 @@ int run_generate(const GenerateArgs& a) {
         run = std::make_unique<RunWriter>(a.out, a.manifest, std::move(fields));
     }
 
+    std::unique_ptr<CaptureTap> tap;
+    if (capture) {
+        run->update({{"capture", {{"selection", sel.describe()}}}});
+        tap = std::make_unique<CaptureTap>(sel, layout, *run);
+    }
+
     g_cancel.store(false);
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
+    // A file-size limit (ulimit -f) must surface as a write error ("File too large"), not kill us.
+    std::signal(SIGXFSZ, SIG_IGN);
     Progress bar("generate", p.steps, !a.quiet);
     SeededNoise noise(a.seed);
     GenerateHooks hooks;
+    hooks.tap = tap.get();
     hooks.cancel = &g_cancel;
     hooks.on_step = [&](const StepRecord& r) { bar.update(r.step + 1, fmt::format("block {}", r.block)); };
     GenerateResult res;
     try {
         res = generate(*model, prompt, p, noise, hooks);
+        if (tap) tap->finish();
     } catch (const std::exception& e) {
         bar.finish();
-        if (run) run->abort(e.what());
+        if (tap) {
+            tap->finish_quietly();  // every completed step stays on disk and indexed
+            run->update({{"capture", tap->summary()}});
+        }
+        if (run) {
+            const bool cancelled = dynamic_cast<const Cancelled*>(&e) != nullptr;
+            run->abort(cancelled ? "cancelled by signal before the run finished" : e.what());
+            fmt::print(stderr, "dlmscope: the incomplete run is in {} (complete: false)\n", run->manifest_path());
+        }
         throw;
     }
     bar.finish();
@@ -198,6 +232,7 @@ int run_generate(const GenerateArgs& a) {
         run->write_array("history.npy", "<i4", {p.steps + 1, L}, res.history.data(), res.history.size() * sizeof(int32_t),
                          {{"name", "history"}, {"kind", "history"},
                           {"description", "row s = canvas before step s; last row = final canvas"}});
+        if (tap) run->update({{"capture", tap->summary()}});
         run->finish({{"output_ids", output},
                      {"text", text},
                      {"text_with_special", tok.decode(output, false)},
@@ -238,6 +273,13 @@ Runner add_generate(CLI::App& app) {
     cmd->add_flag("--logits-eos-inf", a->logits_eos_inf, "LLaDA option: never predict <|endoftext|>");
     cmd->add_flag("--confidence-eos-eot-inf", a->confidence_eos_eot_inf, "LLaDA option: lowest confidence for <|endoftext|>/<|eot_id|>");
     cmd->add_flag("--save-history,--save_history", a->save_history, "Write the run manifest and per-step canvases");
+    cmd->add_flag("--visualize-attention,--visualize_attention", a->visualize_attention,
+                  "Capture attention (default: all steps, all layers, head mean, f16, with statistics); implies --save-history");
+    cmd->add_option("--capture-steps", a->capture_steps, "Steps to capture: all | 0,5,9 | every:K | block-ends");
+    cmd->add_option("--capture-layers", a->capture_layers, "Layers to capture: all | 0,3 | 4-11");
+    cmd->add_option("--capture-heads", a->capture_heads, "Maps to store: mean | all | 0,2,5 | none (statistics only)");
+    cmd->add_option("--capture-rows", a->capture_rows, "Query rows to store: all | generated | A:B");
+    cmd->add_option("--capture-dtype", a->capture_dtype, "Precision of stored maps: f16 | f32");
     cmd->add_option("--out", a->out, "Run directory for --save-history")->default_val("logs");
     cmd->add_option("--manifest", a->manifest, "Manifest file name inside --out")->default_val("generation_with_attention.json");
     cmd->add_option("--threads", a->threads, "Threads (0 = all cores)")->default_val(0)->check(CLI::NonNegativeNumber);

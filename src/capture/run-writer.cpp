@@ -32,6 +32,7 @@ RunWriter::RunWriter(const std::string& out_dir, const std::string& manifest_nam
 void RunWriter::write_array(const std::string& file, const std::string& descr, const std::vector<int64_t>& shape,
                             const void* data, size_t nbytes, json entry) {
     write_npy((fs::path(array_dir_) / file).string(), descr, shape, data, nbytes);
+    std::lock_guard lk(mu_);
     entry["file"] = array_rel_ + "/" + file;
     entry["shape"] = shape;
     entry["dtype"] = descr == "<i4" ? "int32" : descr == "<i8" ? "int64" : descr == "<f4" ? "float32" : descr == "<f2" ? "float16"
@@ -40,12 +41,20 @@ void RunWriter::write_array(const std::string& file, const std::string& descr, c
     flush();
 }
 
+void RunWriter::index_arrays(const std::vector<json>& entries) {
+    std::lock_guard lk(mu_);
+    for (const json& e : entries) manifest_["arrays"].push_back(e);
+    if (std::chrono::steady_clock::now() - last_flush_ > std::chrono::milliseconds(500)) flush();
+}
+
 void RunWriter::update(const json& fields) {
+    std::lock_guard lk(mu_);
     manifest_.update(fields);
     flush();
 }
 
 void RunWriter::finish(const json& fields) {
+    std::lock_guard lk(mu_);
     manifest_.update(fields);
     manifest_["complete"] = true;
     manifest_.erase("error");
@@ -54,6 +63,7 @@ void RunWriter::finish(const json& fields) {
 
 void RunWriter::abort(const std::string& reason) noexcept {
     try {
+        std::lock_guard lk(mu_);
         manifest_["complete"] = false;
         manifest_["error"] = reason;
         flush();
@@ -61,6 +71,9 @@ void RunWriter::abort(const std::string& reason) noexcept {
     }
 }
 
-void RunWriter::flush() { write_json_file(manifest_path_, manifest_); }
+void RunWriter::flush() {
+    write_json_file(manifest_path_, manifest_);
+    last_flush_ = std::chrono::steady_clock::now();
+}
 
 }  // namespace dlmscope

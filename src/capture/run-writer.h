@@ -9,7 +9,9 @@
 
 #include "core/json.h"
 
+#include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,12 @@ public:
     void write_array(const std::string& file, const std::string& descr, const std::vector<int64_t>& shape, const void* data,
                      size_t nbytes, json entry);
 
+    // Indexes arrays that were already written under array_dir() (thread-safe). The manifest is
+    // rewritten at most every 0.5 s here (a long run would otherwise rewrite a growing index at
+    // every step); update(), finish() and abort() always rewrite it, so nothing indexed is lost
+    // on a clean stop, a signal or a write error. Each entry carries file, name, kind, shape, dtype.
+    void index_arrays(const std::vector<json>& entries);
+
     // Merges `fields` into the manifest and rewrites it (still incomplete).
     void update(const json& fields);
     // Marks the run complete and rewrites the manifest.
@@ -39,7 +47,9 @@ public:
     const std::string& array_dir() const { return array_dir_; }
 
 private:
-    void flush();
+    void flush();  // callers hold mu_
+    std::mutex mu_;
+    std::chrono::steady_clock::time_point last_flush_;
     std::string manifest_path_;
     std::string array_dir_;
     std::string array_rel_;

@@ -1,6 +1,7 @@
 #include "core/npy.h"
 
 #include "core/error.h"
+#include "core/file.h"
 #include "core/half.h"
 
 #include <cerrno>
@@ -53,21 +54,25 @@ NpyArray read_npy(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) fail("cannot open {}: {}", path, std::strerror(errno));
     std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (bytes.size() < 10 || std::memcmp(bytes.data(), "\x93NUMPY", 6) != 0) fail("{}: not a .npy file (bad magic)", path);
+    return parse_npy(bytes.data(), bytes.size(), path);
+}
+
+NpyArray parse_npy(const uint8_t* bytes, size_t size, const std::string& path) {
+    if (size < 10 || std::memcmp(bytes, "\x93NUMPY", 6) != 0) fail("{}: not a .npy file (bad magic)", path);
     const int major = bytes[6];
     size_t hlen, hstart;
     if (major == 1) {
         hlen = bytes[8] | (bytes[9] << 8);
         hstart = 10;
     } else if (major == 2 || major == 3) {
-        if (bytes.size() < 12) fail("{}: truncated .npy header", path);
+        if (size < 12) fail("{}: truncated .npy header", path);
         hlen = bytes[8] | (bytes[9] << 8) | (bytes[10] << 16) | (size_t(bytes[11]) << 24);
         hstart = 12;
     } else {
         fail("{}: unsupported .npy version {}", path, major);
     }
-    if (hstart + hlen > bytes.size()) fail("{}: truncated .npy header", path);
-    const std::string header(bytes.begin() + hstart, bytes.begin() + hstart + hlen);
+    if (hstart + hlen > size) fail("{}: truncated .npy header", path);
+    const std::string header(reinterpret_cast<const char*>(bytes) + hstart, hlen);
 
     auto field = [&](const char* key) -> std::string {
         const auto k = header.find(std::string("'") + key + "'");
@@ -100,9 +105,9 @@ NpyArray read_npy(const std::string& path) {
     if (a.descr.size() >= 1 && a.descr[0] == '>') fail("{}: big-endian .npy arrays are not supported", path);
     const size_t need = static_cast<size_t>(a.size()) * a.item_size();
     const size_t data_start = hstart + hlen;
-    if (bytes.size() - data_start < need)
-        fail("{}: truncated .npy data: header promises {} bytes, file has {}", path, need, bytes.size() - data_start);
-    a.data.assign(bytes.begin() + data_start, bytes.begin() + data_start + need);
+    if (size - data_start < need)
+        fail("{}: truncated .npy data: header promises {} bytes, file has {}", path, need, size - data_start);
+    a.data.assign(bytes + data_start, bytes + data_start + need);
     return a;
 }
 
@@ -128,18 +133,8 @@ std::string npy_header(const std::string& descr, const std::vector<int64_t>& sha
 
 void write_npy(const std::string& path, const std::string& descr, const std::vector<int64_t>& shape,
                const void* data, size_t nbytes) {
-    const std::string tmp = path + ".tmp";
     const std::string header = npy_header(descr, shape);
-    FILE* f = std::fopen(tmp.c_str(), "wb");
-    if (!f) fail("cannot write {}: {}", tmp, std::strerror(errno));
-    bool ok = std::fwrite(header.data(), 1, header.size(), f) == header.size();
-    ok = ok && (nbytes == 0 || std::fwrite(data, 1, nbytes, f) == nbytes);
-    const int e = errno;
-    if (std::fclose(f) != 0 || !ok) {
-        std::remove(tmp.c_str());
-        fail("cannot write {}: {}", tmp, std::strerror(e ? e : EIO));
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) fail("cannot rename {} to {}: {}", tmp, path, std::strerror(errno));
+    write_file_atomic(path, {{header.data(), header.size()}, {data, nbytes}});
 }
 
 }  // namespace dlmscope

@@ -30,6 +30,9 @@ struct NpyArray {
 // Reads a whole .npy file; throws Error naming the file on anything malformed or truncated.
 NpyArray read_npy(const std::string& path);
 
+// Parses one .npy image held in memory (`what` names it in errors).
+NpyArray parse_npy(const uint8_t* data, size_t size, const std::string& what);
+
 // The header bytes (magic, version, dict, padding to 64 bytes) of a .npy file.
 std::string npy_header(const std::string& descr, const std::vector<int64_t>& shape);
 

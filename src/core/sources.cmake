@@ -1,5 +1,6 @@
 target_sources(dlmscope_core PRIVATE
     src/core/error.cpp
+    src/core/file.cpp
     src/core/json.cpp
     src/core/mmap.cpp
     src/core/npy.cpp

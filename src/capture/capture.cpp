@@ -1,0 +1,225 @@
+#include "capture/capture.h"
+
+#include "capture/npz.h"
+#include "capture/stats.h"
+#include "core/error.h"
+#include "core/file.h"
+#include "core/half.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <filesystem>
+
+namespace dlmscope {
+
+namespace {
+using clock = std::chrono::steady_clock;
+double since(clock::time_point t) { return std::chrono::duration<double>(clock::now() - t).count(); }
+}  // namespace
+
+CaptureTap::CaptureTap(const CaptureSelection& sel, const CaptureLayout& layout, RunWriter& run, size_t queue_capacity)
+    : sel_(sel), layout_(layout), run_(run), capacity_(std::max<size_t>(1, queue_capacity)) {
+    sel_.validate(layout.n_layers, layout.n_heads, layout.steps, layout.canvas_length);
+    layers_ = sel_.layers(layout.n_layers);
+    stored_heads_ = sel_.stored_heads(layout.n_heads);
+    std::tie(row_begin_, row_end_) = sel_.row_range(layout.prompt_length, layout.canvas_length);
+    writer_ = std::thread([this] { writer_loop(); });
+}
+
+CaptureTap::~CaptureTap() { finish_quietly(); }
+
+void CaptureTap::on_forward_begin(const TapContext& ctx) {
+    current_.reset();
+    if (ctx.batch_row != 0 || ctx.step < 0) return;  // the conditional canvas of sampler steps only
+    if (!sel_.wants_step(ctx.step, ctx.step_in_block, layout_.steps_per_block)) return;
+    rethrow_writer_error();
+    const auto t0 = clock::now();
+    auto p = std::make_unique<StepPacket>();
+    p->step = ctx.step;
+    p->block = ctx.block;
+    p->step_in_block = ctx.step_in_block;
+    p->canvas.assign(ctx.canvas.begin(), ctx.canvas.end());
+    p->stats.reserve(layers_.size() * layout_.n_heads * kNumRowSets * kNumStats);
+    p->maps.reserve(layers_.size() * stored_heads_ * static_cast<size_t>(row_end_ - row_begin_) * layout_.canvas_length);
+    key_class_ = key_classes(ctx.canvas, ctx.prompt_length, ctx.mask_id);
+    current_ = std::move(p);
+    tap_seconds_ += since(t0);
+}
+
+bool CaptureTap::wants(const TapContext&, int layer) { return current_ && sel_.wants_layer(layer); }
+
+void CaptureTap::on_attention(const TapContext& ctx, int layer, const AttentionProbs& probs) {
+    if (!current_) return;
+    const auto t0 = clock::now();
+    const int H = probs.n_heads, L = probs.n_keys;
+    DLM_ASSERT(H == layout_.n_heads && L == layout_.canvas_length && probs.n_queries == L);
+    StepPacket& p = *current_;
+    p.layers.push_back(layer);
+
+    // Statistics of every head, whatever is stored (heads in parallel: each writes its own slot).
+    const size_t base = p.stats.size();
+    p.stats.resize(base + static_cast<size_t>(H) * kNumRowSets * kNumStats);
+#pragma omp parallel for schedule(static)
+    for (int h = 0; h < H; ++h) {
+        std::array<float, kNumRowSets * kNumStats> out;
+        head_stats(probs.head(h), L, key_class_, ctx.prompt_length, out);
+        std::copy(out.begin(), out.end(), p.stats.begin() + base + static_cast<size_t>(h) * out.size());
+    }
+
+    // Maps: head mean, all heads, or a list; rows [row_begin_, row_end_).
+    if (stored_heads_ > 0) {
+        const int R = row_end_ - row_begin_;
+        const size_t per = static_cast<size_t>(R) * L;
+        const size_t at = p.maps.size();
+        p.maps.resize(at + static_cast<size_t>(stored_heads_) * per);
+        float* dst = p.maps.data() + at;
+        if (sel_.heads == CaptureSelection::Heads::mean) {
+            const float inv = 1.0f / static_cast<float>(H);
+#pragma omp parallel for schedule(static)
+            for (int i = 0; i < R; ++i) {
+                float* row = dst + static_cast<size_t>(i) * L;
+                std::fill(row, row + L, 0.0f);
+                for (int h = 0; h < H; ++h) {
+                    const float* src = probs.head(h) + static_cast<int64_t>(row_begin_ + i) * L;
+                    for (int j = 0; j < L; ++j) row[j] += src[j];
+                }
+                for (int j = 0; j < L; ++j) row[j] *= inv;
+            }
+        } else {
+            for (int k = 0; k < stored_heads_; ++k) {
+                const int h = sel_.heads == CaptureSelection::Heads::all ? k : sel_.head_list[k];
+                std::copy_n(probs.head(h) + static_cast<int64_t>(row_begin_) * L, per, dst + k * per);
+            }
+        }
+    }
+    tap_seconds_ += since(t0);
+}
+
+void CaptureTap::on_forward_end(const TapContext&) {
+    if (!current_) return;
+    std::unique_lock lk(mu_);
+    cv_.wait(lk, [&] { return queue_.size() < capacity_ || error_ || stop_; });
+    if (error_) {
+        lk.unlock();
+        current_.reset();
+        rethrow_writer_error();
+    }
+    queue_.push_back(std::move(current_));
+    cv_.notify_all();
+}
+
+void CaptureTap::writer_loop() {
+    for (;;) {
+        std::unique_ptr<StepPacket> p;
+        {
+            std::unique_lock lk(mu_);
+            cv_.wait(lk, [&] { return !queue_.empty() || stop_; });
+            if (queue_.empty()) return;  // stop_ and drained
+            p = std::move(queue_.front());
+        }
+        try {
+            if (!error_) write_packet(*p);
+        } catch (...) {
+            std::lock_guard lk(mu_);
+            error_ = std::current_exception();
+        }
+        std::lock_guard lk(mu_);
+        queue_.pop_front();
+        cv_.notify_all();
+    }
+}
+
+void CaptureTap::write_packet(StepPacket& p) {
+    const auto t0 = clock::now();
+    const int nl = static_cast<int>(p.layers.size()), H = layout_.n_heads, L = layout_.canvas_length, R = row_end_ - row_begin_;
+    NpzBuilder npz;
+    npz.add("canvas", "<i4", {L}, p.canvas.data(), p.canvas.size() * sizeof(int32_t));
+    npz.add("stats", "<f4", {nl, H, kNumRowSets, kNumStats}, p.stats.data(), p.stats.size() * sizeof(float));
+    const std::vector<int64_t> map_shape = {nl, stored_heads_, R, L};
+    uint64_t raw = (p.canvas.size() + p.stats.size()) * 4;
+    if (stored_heads_ > 0) {
+        if (sel_.f16) {
+            std::vector<uint16_t> h(p.maps.size());
+            for (size_t i = 0; i < h.size(); ++i) h[i] = f32_to_f16(p.maps[i]);
+            npz.add("attn", "<f2", map_shape, h.data(), h.size() * 2);
+            raw += h.size() * 2;
+        } else {
+            npz.add("attn", "<f4", map_shape, p.maps.data(), p.maps.size() * 4);
+            raw += p.maps.size() * 4;
+        }
+    }
+    const std::vector<uint8_t>& bytes = npz.finish();
+    const std::string file = fmt::format("step_{:05d}.npz", p.step);
+    const std::string path = (std::filesystem::path(run_.array_dir()) / file).string();
+    try {
+        write_file_atomic(path, {{bytes.data(), bytes.size()}});
+    } catch (const Error& e) {
+        fail("capture of step {} failed: {}", p.step, e.what());
+    }
+    json common = {{"step", p.step}, {"block", p.block}, {"step_in_block", p.step_in_block}, {"layers", p.layers}};
+    std::vector<json> entries;
+    entries.push_back(json{{"name", "canvas"}, {"kind", "canvas"}, {"shape", {L}}, {"dtype", "int32"}});
+    entries.push_back(json{{"name", "stats"}, {"kind", "stats"}, {"heads", "all"}, {"shape", {nl, H, kNumRowSets, kNumStats}},
+                           {"dtype", "float32"}, {"axes", {"layer", "head", "row_set", "stat"}}});
+    if (stored_heads_ > 0)
+        entries.push_back(json{{"name", "attn"}, {"kind", "attention"}, {"heads", sel_.heads_label()}, {"shape", map_shape},
+                               {"dtype", sel_.f16 ? "float16" : "float32"}, {"rows", {row_begin_, row_end_}},
+                               {"axes", {"layer", "head", "query", "key"}}});
+    for (json& e : entries) {
+        e.update(common);
+        e["file"] = std::filesystem::path(run_.array_dir()).filename().string() + "/" + file;
+    }
+    run_.index_arrays(entries);
+    std::lock_guard lk(mu_);
+    ++steps_written_;
+    bytes_written_ += bytes.size();
+    raw_bytes_ += raw;
+    write_seconds_ += since(t0);
+}
+
+void CaptureTap::rethrow_writer_error() {
+    std::exception_ptr e;
+    {
+        std::lock_guard lk(mu_);
+        e = error_;
+    }
+    if (e) std::rethrow_exception(e);
+}
+
+void CaptureTap::finish() {
+    {
+        std::lock_guard lk(mu_);
+        stop_ = true;
+        cv_.notify_all();
+    }
+    if (writer_.joinable()) writer_.join();
+    rethrow_writer_error();
+}
+
+void CaptureTap::finish_quietly() noexcept {
+    try {
+        finish();
+    } catch (...) {
+    }
+}
+
+json CaptureTap::summary() const {
+    std::lock_guard lk(const_cast<std::mutex&>(mu_));
+    return {{"selection", sel_.describe()},
+            {"layers", layers_},
+            {"heads", sel_.heads_label()},
+            {"stored_heads", stored_heads_},
+            {"rows", {row_begin_, row_end_}},
+            {"dtype", stored_heads_ > 0 ? (sel_.f16 ? "float16" : "float32") : "none"},
+            {"stat_names", kStatNames},
+            {"row_sets", kRowSetNames},
+            {"local_window", kLocalWindow},
+            {"steps_written", steps_written_},
+            {"bytes_written", bytes_written_},
+            {"raw_bytes", raw_bytes_},
+            {"tap_seconds", tap_seconds_},
+            {"write_seconds", write_seconds_}};
+}
+
+}  // namespace dlmscope
