@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The README's second command (and CI's): install packages, build with -Werror, run every test
+# (unit, parity, cli), then build the unit tests under ASan+UBSan and run them again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+JOBS=${JOBS:-$(nproc)}
+
+echo "== build (Release, -Werror)"
+BUILD_DIR=build-ci bash scripts/build.sh -DDLMSCOPE_FATAL_WARNINGS=ON
+echo "== tests (unit, parity, cli)"
+ctest --test-dir build-ci --output-on-failure -j "$JOBS"
+
+echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDLMSCOPE_FATAL_WARNINGS=ON \
+    -DDLMSCOPE_SANITIZE_ADDRESS=ON -DDLMSCOPE_SANITIZE_UNDEFINED=ON -DDLMSCOPE_BUILD_BENCH=OFF >/dev/null
+UNIT_TARGETS=$(sed -n 's/.*dlmscope_add_test(NAME \([^ ]*\).*/\1/p' tests/unit/tests.cmake)
+# shellcheck disable=SC2086
+cmake --build build-asan -j "$JOBS" --target $UNIT_TARGETS
+ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan -L unit --output-on-failure -j "$JOBS"
