@@ -23,6 +23,7 @@ struct TapContext {
     int step = -1;            // global step index 0..steps-1 (-1: a forward outside generation)
     int block = -1;           // block index
     int step_in_block = -1;   // step within the block
+    int steps_per_block = 0;  // steps in every block (0 outside generation)
     int batch_row = 0;        // 0 = conditional canvas; 1 = unconditional (CFG) canvas
     std::span<const int32_t> canvas;  // the tokens this forward sees (length n_keys)
     int prompt_length = 0;    // canvas positions [0, prompt_length) are the prompt

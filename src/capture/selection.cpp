@@ -48,6 +48,7 @@ std::vector<int> parse_list(const std::string& s, const char* option) {
 }  // namespace
 
 void CaptureSelection::parse_steps(const std::string& s) {
+    step_list.clear();
     if (s == "all") {
         steps = Steps::all;
     } else if (s == "block-ends") {
@@ -64,10 +65,12 @@ void CaptureSelection::parse_steps(const std::string& s) {
 
 void CaptureSelection::parse_layers(const std::string& s) {
     all_layers = s == "all";
+    layer_list.clear();
     if (!all_layers) layer_list = parse_list(s, "--capture-layers");
 }
 
 void CaptureSelection::parse_heads(const std::string& s) {
+    head_list.clear();
     if (s == "mean") heads = Heads::mean;
     else if (s == "all") heads = Heads::all;
     else if (s == "none") heads = Heads::none;

@@ -135,6 +135,7 @@ GenerateResult generate(const Model& model, const std::vector<int32_t>& prompt, 
             fo.ctx.step = step;
             fo.ctx.block = b;
             fo.ctx.step_in_block = s;
+            fo.ctx.steps_per_block = S;
             fo.ctx.prompt_length = P;
             fo.ctx.mask_id = p.mask_id;
             // A step with nothing left to commit still runs its forward, as the official loop does

@@ -39,7 +39,9 @@ public:
     ~Tokenizer();
 
     // Encodes text. With split_special = false, added-token text inside `text` becomes that
-    // token's id; with true, it is tokenized as ordinary text. Adds no BOS/EOS.
+    // token's id; with true, special-token text is tokenized as ordinary text (non-special
+    // added tokens still match, as in transformers' split_special_tokens=True). Adds no
+    // BOS/EOS. Invalid UTF-8 in `text` is first repaired (one U+FFFD per invalid subpart).
     std::vector<int32_t> encode(std::string_view text, bool split_special = false) const;
 
     // The pre-tokenized pieces (added tokens and regex pieces) as plain UTF-8 text.
