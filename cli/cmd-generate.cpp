@@ -199,13 +199,14 @@ int run_generate(const GenerateArgs& a) {
         if (tap) tap->finish();
     } catch (const std::exception& e) {
         bar.finish();
+        json extra = json::object();
         if (tap) {
             tap->finish_quietly();  // every completed step stays on disk and indexed
-            run->update({{"capture", tap->summary()}});
+            extra["capture"] = tap->summary();
         }
         if (run) {
             const bool cancelled = dynamic_cast<const Cancelled*>(&e) != nullptr;
-            run->abort(cancelled ? "cancelled by signal before the run finished" : e.what());
+            run->abort(cancelled ? "cancelled by signal before the run finished" : e.what(), extra);
             fmt::print(stderr, "dlmscope: the incomplete run is in {} (complete: false)\n", run->manifest_path());
         }
         throw;

@@ -61,9 +61,10 @@ void RunWriter::finish(const json& fields) {
     flush();
 }
 
-void RunWriter::abort(const std::string& reason) noexcept {
+void RunWriter::abort(const std::string& reason, const json& fields) noexcept {
     try {
         std::lock_guard lk(mu_);
+        manifest_.update(fields);
         manifest_["complete"] = false;
         manifest_["error"] = reason;
         flush();

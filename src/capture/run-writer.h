@@ -40,8 +40,8 @@ public:
     void update(const json& fields);
     // Marks the run complete and rewrites the manifest.
     void finish(const json& fields);
-    // Marks the run incomplete with a reason (best effort, never throws).
-    void abort(const std::string& reason) noexcept;
+    // Marks the run incomplete with a reason, merging `fields` (best effort, never throws).
+    void abort(const std::string& reason, const json& fields = json::object()) noexcept;
 
     const std::string& manifest_path() const { return manifest_path_; }
     const std::string& array_dir() const { return array_dir_; }
