@@ -3,6 +3,7 @@
 #include "core/error.h"
 
 #include <filesystem>
+#include <utility>
 
 namespace dlmscope {
 
@@ -77,8 +78,9 @@ ModelConfig parse_model_config(const json& j, const std::string& src) {
     c.n_kv_heads = get_int(j, src, "n_kv_heads", c.n_heads);
     if (j.contains("multi_query_attention") && j["multi_query_attention"].is_boolean() && j["multi_query_attention"].get<bool>())
         c.n_kv_heads = 1;
-    if (c.d_model == 0 || c.n_layers == 0 || c.n_heads == 0 || c.n_kv_heads == 0)
-        fail("{}: d_model, n_layers, n_heads and n_kv_heads must be positive", src);
+    for (const auto& [key, v] : {std::pair<const char*, int>{"d_model", c.d_model}, {"n_layers", c.n_layers},
+                                 {"n_heads", c.n_heads}, {"n_kv_heads", c.n_kv_heads}})
+        if (v == 0) fail("{}: {} must be positive, got 0", src, key);
     if (c.d_model % c.n_heads != 0) fail("{}: d_model = {} is not divisible by n_heads = {}", src, c.d_model, c.n_heads);
     if (c.n_heads % c.n_kv_heads != 0) fail("{}: n_heads = {} is not divisible by n_kv_heads = {}", src, c.n_heads, c.n_kv_heads);
     c.head_dim = c.d_model / c.n_heads;
@@ -108,8 +110,17 @@ ModelConfig parse_model_config(const json& j, const std::string& src) {
 }
 
 ModelConfig load_model_config(const std::string& dir) {
-    const std::string path = (std::filesystem::path(dir) / "config.json").string();
-    if (!std::filesystem::exists(path)) fail("{}: no config.json (is this a Hugging Face checkpoint directory?)", dir);
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const fs::file_status st = fs::status(dir, ec);
+    if (st.type() == fs::file_type::not_found) fail("model path {} does not exist", dir);
+    if (ec) fail("model path {} is not readable: {}", dir, ec.message());
+    if (!fs::is_directory(st)) fail("model path {} is not a directory (pass the checkpoint directory that holds config.json)", dir);
+    const std::string path = (fs::path(dir) / "config.json").string();
+    if (!fs::exists(path, ec)) {
+        if (ec) fail("cannot read {}: {}", path, ec.message());
+        fail("{}: no config.json (is this a Hugging Face checkpoint directory?)", dir);
+    }
     return parse_model_config(read_json_file(path), path);
 }
 

@@ -64,8 +64,15 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
         else if (dt == "F16") t.dtype = DType::f16;
         else if (dt == "BF16") t.dtype = DType::bf16;
         else fail("{}: tensor '{}' has dtype {}, which dlmscope does not support (BF16, F16, F32)", path, name, dt);
+        if (!info["shape"].is_array()) fail("{}: tensor '{}' has a bad shape {}", path, name, info["shape"].dump());
+        uint64_t numel = 1;  // checked for overflow: a lying shape must not wrap around to the byte count
         for (const auto& d : info["shape"]) {
             if (!d.is_number_integer() || d.get<int64_t>() < 0) fail("{}: tensor '{}' has a bad shape {}", path, name, info["shape"].dump());
+            const uint64_t n_d = static_cast<uint64_t>(d.get<int64_t>());
+            if (n_d != 0 && numel > data_size / n_d)
+                fail("{}: tensor '{}' has shape {}, larger than the whole data section ({} bytes)", path, name, info["shape"].dump(),
+                     data_size);
+            numel *= n_d;
             t.shape.push_back(d.get<int64_t>());
         }
         const auto& off = info["data_offsets"];
@@ -75,7 +82,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
         if (b > e || e > data_size)
             fail("{}: tensor '{}' data_offsets [{}, {}] lie outside the data section ({} bytes; truncated file?)", path, name, b, e,
                  data_size);
-        const uint64_t want = static_cast<uint64_t>(t.numel()) * dtype_size(t.dtype);
+        const uint64_t want = numel * dtype_size(t.dtype);  // numel <= data_size, so this cannot overflow
         if (e - b != want)
             fail("{}: tensor '{}' has {} bytes but shape {} of {} needs {}", path, name, e - b, t.shape_str(), dt, want);
         t.data = file_.data() + data_start + b;
@@ -132,6 +139,7 @@ const TensorView& SafetensorsCheckpoint::get(const std::string& name) const {
     auto idx = index_.find(name);
     if (idx != index_.end())
         fail("{}: missing tensor '{}' (model.safetensors.index.json places it in {}, which does not hold it)", dir_, name, idx->second);
+    if (!index_.empty()) fail("{}: missing tensor '{}' (model.safetensors.index.json does not list it)", dir_, name);
     fail("{}: missing tensor '{}'", dir_, name);
 }
 

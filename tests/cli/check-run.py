@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""CLI checks that need to read what `dlmscope generate --save-history` wrote.
+
+    check-run.py generate DLMSCOPE MODEL FIXTURE_RUN OUT [--old-spellings | --text]
+        Runs the fixture run's generation through the real binary (prompt ids from meta.json, or
+        with --text the fixture's question through the default chat template), then checks: exit
+        0, nothing on stderr (-q), stdout is the fixture's decoded text, and the manifest
+        OUT/generation_with_attention.json is complete with output_ids == meta.json's
+        generated_ids and prompt_ids == meta.json's prompt ids.
+        --old-spellings uses --prompt_ids --gen_length --block_length --cfg_scale --save_history.
+
+    check-run.py numpy OUT FIXTURE_RUN
+        Loads OUT's history array with numpy (exit 77, a CTest skip, without numpy): its shape is
+        the manifest's arrays entry and [steps + 1, L], and it equals the fixture's history.npy.
+
+Standard library only, apart from numpy in the second mode.
+"""
+import json
+import os
+import subprocess
+import sys
+
+MANIFEST = "generation_with_attention.json"
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what)
+
+
+def load_meta(run):
+    with open(os.path.join(run, "meta.json")) as f:
+        return json.load(f)
+
+
+def load_manifest(out):
+    with open(os.path.join(out, MANIFEST)) as f:
+        return json.load(f)
+
+
+def generate(dlmscope, model, run, out, variant):
+    meta = load_meta(run)
+    a = meta["args"]
+    prompt_ids = meta["fixture"]["prompt_ids"]
+    ids = ",".join(str(i) for i in prompt_ids)
+    old = variant == "--old-spellings"
+    cmd = [dlmscope, "generate", "--model", model]
+    if variant == "--text":
+        cmd += [meta["fixture"]["question"]]
+    else:
+        cmd += ["--prompt_ids" if old else "--prompt-ids", ids]
+    cmd += [
+        "--gen_length" if old else "--gen-length", str(a["gen_length"]),
+        "--block_length" if old else "--block-length", str(a["block_length"]),
+        "--steps", str(a["steps"]),
+        "--cfg_scale" if old else "--cfg-scale", str(a["cfg_scale"]),
+        "--temperature", str(a["temperature"]),
+        "--remasking", a["remasking"],
+        "--save_history" if old else "--save-history",
+        "--out", out, "-q",
+    ]
+    print("running:", " ".join(cmd))
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    stdout, stderr = p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+    print("exit status:", p.returncode)
+    print("stderr:", stderr)
+    check(p.returncode == 0, f"exit status {p.returncode}, expected 0")
+    check(stderr == "", "stderr is not empty under -q")
+    want_text = meta["fixture"]["generated_text_skip_special"][0]
+    check(stdout == want_text + "\n", f"stdout {stdout!r} is not the fixture's text {want_text!r}")
+    if p.returncode != 0:
+        return
+
+    m = load_manifest(out)
+    want_ids = meta["generated_ids"][0]
+    check(m.get("complete") is True, "manifest is not complete")
+    check(m.get("output_ids") == want_ids, f"output_ids {m.get('output_ids')} != meta.json generated_ids {want_ids}")
+    check(m.get("prompt_ids") == prompt_ids, f"prompt_ids {m.get('prompt_ids')} != meta.json prompt ids {prompt_ids}")
+    check(m.get("prompt_length") == meta["prompt_len"], "prompt_length differs from meta.json prompt_len")
+    check(m.get("canvas_length") == meta["seq_len"], "canvas_length differs from meta.json seq_len")
+    params = m.get("params", {})
+    for key in ("gen_length", "block_length", "steps"):
+        check(params.get(key) == a[key], f"params.{key} = {params.get(key)}, expected {a[key]}")
+    check(m.get("num_blocks") == meta["num_blocks"], "num_blocks differs from meta.json")
+    check(m.get("steps_per_block") == meta["steps_per_block"], "steps_per_block differs from meta.json")
+    check(len(m.get("steps", [])) == a["steps"], "manifest has not one record per step")
+
+
+def history_numpy(out, run):
+    try:
+        import numpy as np
+    except ImportError:
+        print("skipped: numpy is not installed")
+        sys.exit(77)
+    meta = load_meta(run)
+    m = load_manifest(out)
+    entries = [e for e in m.get("arrays", []) if e.get("name") == "history" or e.get("kind") == "history"]
+    check(len(entries) == 1, f"expected one history entry in arrays, found {len(entries)}")
+    if not entries:
+        return
+    e = entries[0]
+    h = np.load(os.path.join(out, e["file"]))
+    steps, L = m["params"]["steps"], m["canvas_length"]
+    print("history.npy:", h.shape, h.dtype, "manifest entry:", e)
+    check(list(h.shape) == e["shape"], f"shape {list(h.shape)} != manifest arrays entry {e['shape']}")
+    check(list(h.shape) == [steps + 1, L], f"shape {list(h.shape)} != [steps + 1, L] = {[steps + 1, L]}")
+    check(str(h.dtype) == "int32", f"dtype {h.dtype}, expected int32 (<i4)")
+    check(h[-1].tolist() == m["prompt_ids"] + m["output_ids"], "last row is not prompt + output")
+    ref = np.load(os.path.join(run, "history.npy"))  # [T+1, B, L] int64 from the official code
+    check(ref.shape[0] == h.shape[0] and ref.shape[2] == h.shape[1], f"fixture history {ref.shape} vs {h.shape}")
+    if ref.shape[0] == h.shape[0] and ref.shape[2] == h.shape[1]:
+        diff = np.argwhere(ref[:, 0, :] != h)
+        check(len(diff) == 0, f"history differs from the fixture's at [step, position] {diff[:5].tolist()}")
+
+
+def main():
+    mode = sys.argv[1]
+    if mode == "generate":
+        variant = sys.argv[6] if len(sys.argv) > 6 else ""
+        generate(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], variant)
+    elif mode == "numpy":
+        history_numpy(sys.argv[2], sys.argv[3])
+    else:
+        sys.exit(f"check-run.py: unknown mode {mode}")
+    print("FAIL" if failures else "PASS")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
