@@ -13,6 +13,9 @@ using Runner = std::function<int()>;
 
 Runner add_generate(CLI::App& app);
 Runner add_inspect(CLI::App& app);
+Runner add_analyze(CLI::App& app);
+Runner add_plot(CLI::App& app);
+Runner add_view(CLI::App& app);
 
 // The model used when --model is not given: $DLMSCOPE_MODEL, else the bundled default model.
 std::string default_model_dir();

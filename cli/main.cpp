@@ -26,14 +26,18 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     app.set_version_flag("--version", "dlmscope 0.1.0");
     std::vector<std::pair<CLI::App*, dlmscope::cli::Runner>> cmds;
-    cmds.emplace_back(nullptr, dlmscope::cli::add_generate(app));
-    cmds.back().first = app.get_subcommands({}).back();
-    cmds.emplace_back(nullptr, dlmscope::cli::add_inspect(app));
-    cmds.back().first = app.get_subcommands({}).back();
+    for (auto add : {dlmscope::cli::add_generate, dlmscope::cli::add_inspect, dlmscope::cli::add_analyze, dlmscope::cli::add_plot,
+                     dlmscope::cli::add_view}) {
+        dlmscope::cli::Runner run = add(app);
+        cmds.emplace_back(app.get_subcommands({}).back(), std::move(run));
+    }
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        return app.exit(e);
+        if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+        fmt::print(stderr, "dlmscope: error: {} (see dlmscope {} --help)\n", e.what(),
+                   app.get_subcommands().empty() ? "" : app.get_subcommands().back()->get_name());
+        return e.get_exit_code();
     }
     try {
         for (auto& [sub, run] : cmds)

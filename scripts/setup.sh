@@ -8,8 +8,10 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev libfmt-dev
   libopenblas-dev libpcre2-dev
   zlib1g-dev
+  libcairo2-dev libpango1.0-dev fonts-dejavu-core
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-numpy
+  chromium poppler-utils
 )
 
 missing=()

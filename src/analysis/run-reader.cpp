@@ -1,0 +1,346 @@
+#include "analysis/run-reader.h"
+
+#include "capture/npz.h"
+#include "capture/run-writer.h"
+#include "capture/stats.h"
+#include "core/error.h"
+#include "core/half.h"
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <map>
+
+namespace fs = std::filesystem;
+
+namespace dlmscope::analysis {
+
+namespace {
+
+constexpr const char* kDefaultManifest = "generation_with_attention.json";
+
+// manifest[key], or an Error naming the manifest and the key.
+const json& need(const json& obj, const std::string& key, const std::string& path, const std::string& where = "") {
+    const auto it = obj.find(key);
+    if (it == obj.end() || it->is_null())
+        fail("{}: the manifest lacks \"{}{}\" (docs/run-format.md lists the fields)", path, where, key);
+    return *it;
+}
+
+int need_int(const json& obj, const std::string& key, const std::string& path, const std::string& where = "") {
+    const json& v = need(obj, key, path, where);
+    if (!v.is_number_integer()) fail("{}: \"{}{}\" is {}, expected an integer", path, where, key, v.dump());
+    return v.get<int>();
+}
+
+std::vector<int> int_list(const json& v, const std::string& what, const std::string& path) {
+    if (!v.is_array()) fail("{}: {} is {}, expected a list of integers", path, what, v.dump());
+    std::vector<int> out;
+    for (const json& x : v) {
+        if (!x.is_number_integer()) fail("{}: {} holds {}, expected integers", path, what, x.dump());
+        out.push_back(x.get<int>());
+    }
+    return out;
+}
+
+std::vector<int64_t> shape_of(const json& entry, const std::string& path) {
+    std::vector<int64_t> s;
+    for (int v : int_list(need(entry, "shape", path, "arrays[].") , "an arrays entry's \"shape\"", path)) s.push_back(v);
+    return s;
+}
+
+std::string shape_str(const std::vector<int64_t>& s) {
+    std::string out = "[";
+    for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+    return out + "]";
+}
+
+// Finds the manifest of a run directory.
+std::string find_manifest(const fs::path& dir) {
+    if (fs::is_regular_file(dir / kDefaultManifest)) return (dir / kDefaultManifest).string();
+    std::vector<std::string> found;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+        if (!e.is_regular_file() || e.path().extension() != ".json") continue;
+        try {
+            const json j = read_json_file(e.path().string());
+            if (j.is_object() && j.value("format", "") == kRunFormat) found.push_back(e.path().string());
+        } catch (const Error&) {
+            // Not JSON, or not ours: skip it.
+        }
+    }
+    if (ec) fail("cannot list {}: {}", dir.string(), ec.message());
+    std::sort(found.begin(), found.end());
+    if (found.empty())
+        fail("{} holds no dlmscope run manifest (looked for {} and any *.json with \"format\": \"{}\")", dir.string(),
+             kDefaultManifest, kRunFormat);
+    if (found.size() > 1) {
+        std::string names;
+        for (const auto& f : found) names += (names.empty() ? "" : ", ") + fs::path(f).filename().string();
+        fail("{} holds several run manifests ({}): pass one of them with --input", dir.string(), names);
+    }
+    return found[0];
+}
+
+// Maps names in the file's order to the canonical order `want`; missing names are an Error.
+template <size_t N>
+std::vector<int> name_index(const json& names, const std::array<const char*, N>& want, const std::string& key,
+                            const std::string& path) {
+    if (!names.is_array()) fail("{}: \"capture.{}\" is {}, expected a list of names", path, key, names.dump());
+    std::vector<int> idx;
+    for (const char* w : want) {
+        int at = -1;
+        for (size_t k = 0; k < names.size(); ++k)
+            if (names[k].is_string() && names[k].get<std::string>() == w) at = static_cast<int>(k);
+        if (at < 0) fail("{}: \"capture.{}\" lacks \"{}\" (found {})", path, key, w, names.dump());
+        idx.push_back(at);
+    }
+    return idx;
+}
+
+// Element-wise widening to f32 of a float16/float32 array.
+std::vector<float> floats_of(const NpyArray& a, const std::string& what) {
+    const size_t n = static_cast<size_t>(a.size());
+    std::vector<float> out(n);
+    if (a.descr == "<f4") {
+        std::memcpy(out.data(), a.data.data(), n * 4);
+    } else if (a.descr == "<f2") {
+        const uint8_t* p = a.data.data();
+        for (size_t i = 0; i < n; ++i) {
+            uint16_t h;
+            std::memcpy(&h, p + 2 * i, 2);
+            out[i] = f16_to_f32(h);
+        }
+    } else {
+        fail("{} has dtype '{}', expected float16 or float32", what, a.descr);
+    }
+    return out;
+}
+
+}  // namespace
+
+std::span<const float> StepCapture::stats_of(int layer_index, int head, int row_set) const {
+    const size_t at = ((static_cast<size_t>(layer_index) * n_heads + head) * kNumRowSets + row_set) * kNumStats;
+    return {stats.data() + at, static_cast<size_t>(kNumStats)};
+}
+
+const float* StepCapture::map(int layer_index, int stored_head) const {
+    const size_t per = static_cast<size_t>(row_end - row_begin) * canvas_length;
+    return maps.data() + (static_cast<size_t>(layer_index) * stored_heads + stored_head) * per;
+}
+
+RunReader RunReader::open(const std::string& input) {
+    const fs::path in(input);
+    if (!fs::exists(in)) fail("input {} does not exist (pass a run manifest or the run directory that holds it)", input);
+    const std::string path = fs::is_directory(in) ? find_manifest(in) : in.string();
+    try {
+        return open_manifest(path);
+    } catch (const json::exception& e) {  // a field of the wrong type
+        fail("{}: unexpected manifest content: {}", path, e.what());
+    }
+}
+
+RunReader RunReader::open_manifest(const std::string& manifest_path) {
+    RunReader r;
+    r.path_ = manifest_path;
+    r.root_ = fs::path(r.path_).parent_path().string();
+    if (r.root_.empty()) r.root_ = ".";
+    r.m_ = read_json_file(r.path_);
+    const std::string& p = r.path_;
+    const json& m = r.m_;
+    if (!m.is_object() || !m.contains("format") || !m["format"].is_string() || m["format"].get<std::string>() != kRunFormat)
+        fail("{} is not a dlmscope run manifest (\"format\" is {}, expected \"{}\")", p,
+             m.is_object() && m.contains("format") ? m["format"].dump() : "missing", kRunFormat);
+    const json& version = need(m, "version", p);
+    if (!version.is_number_integer() || version.get<int>() != kRunFormatVersion)
+        fail("{}: run format version {} is not supported (this dlmscope reads version {}); analyse it with the dlmscope "
+             "that wrote it, or regenerate the run",
+             p, version.dump(), kRunFormatVersion);
+
+    r.complete_ = m.value("complete", false);
+    r.prompt_length_ = need_int(m, "prompt_length", p);
+    r.canvas_length_ = need_int(m, "canvas_length", p);
+    if (r.prompt_length_ < 0 || r.canvas_length_ <= r.prompt_length_)
+        fail("{}: prompt_length {} and canvas_length {} do not describe a canvas", p, r.prompt_length_, r.canvas_length_);
+    const json& params = need(m, "params", p);
+    r.mask_id_ = need_int(params, "mask_id", p, "params.");
+    r.total_steps_ = need_int(params, "steps", p, "params.");
+    r.steps_per_block_ = m.contains("steps_per_block") ? need_int(m, "steps_per_block", p) : r.total_steps_;
+    const json& config = need(need(m, "model", p), "config", p, "model.");
+    r.n_layers_ = need_int(config, "n_layers", p, "model.config.");
+    r.n_heads_ = need_int(config, "n_heads", p, "model.config.");
+
+    // The capture summary is complete after finish() or abort(); a killed run has only the
+    // selection, so every field below falls back on the arrays index and capture/stats.h.
+    const json capture = m.value("capture", json::object());
+    if (capture.contains("stat_names")) {
+        r.stat_index_ = name_index(capture["stat_names"], kStatNames, "stat_names", p);
+        r.file_stats_ = static_cast<int>(capture["stat_names"].size());
+    } else {
+        for (int k = 0; k < kNumStats; ++k) r.stat_index_.push_back(k);
+        r.file_stats_ = kNumStats;
+    }
+    if (capture.contains("row_sets")) {
+        r.row_set_index_ = name_index(capture["row_sets"], kRowSetNames, "row_sets", p);
+        r.file_row_sets_ = static_cast<int>(capture["row_sets"].size());
+    } else {
+        for (int k = 0; k < kNumRowSets; ++k) r.row_set_index_.push_back(k);
+        r.file_row_sets_ = kNumRowSets;
+    }
+
+    // Index the captured steps.
+    const json& arrays = need(m, "arrays", p);
+    if (!arrays.is_array()) fail("{}: \"arrays\" is not a list", p);
+    std::map<int, StepIndex> by_step;
+    std::map<int, json> attn_of;
+    for (const json& e : arrays) {
+        const std::string kind = e.value("kind", "");
+        if (kind != "stats" && kind != "attention" && kind != "canvas") continue;
+        const int step = need_int(e, "step", p, "arrays[].");
+        StepIndex& s = by_step[step];
+        const std::string file = (fs::path(r.root_) / need(e, "file", p, "arrays[].").get<std::string>()).string();
+        if (!s.file.empty() && s.file != file)
+            fail("{}: step {} is indexed in two files ({} and {})", p, step, s.file, file);
+        s.file = file;
+        s.step = step;
+        s.block = e.value("block", -1);
+        s.step_in_block = e.value("step_in_block", -1);
+        if (e.contains("layers")) s.layers = int_list(e["layers"], fmt::format("step {}'s \"layers\"", step), p);
+        if (kind == "attention") {
+            s.has_attn = true;
+            attn_of[step] = e;
+        }
+    }
+    if (by_step.empty())
+        fail("{}: no captured step is indexed in \"arrays\"{} — generate with --visualize-attention (or --capture-*) to "
+             "capture attention",
+             p, r.complete_ ? "" : fmt::format(" (the run is incomplete: {})", m.value("error", "no reason given")));
+    for (auto& [step, s] : by_step) {
+        if (s.layers.empty()) fail("{}: step {} has no \"layers\" in its arrays entries", p, step);
+        if (!fs::is_regular_file(s.file))
+            fail("{}: step {}'s arrays file {} is missing (it is indexed in \"arrays\")", p, step, s.file);
+        if (r.steps_.empty()) {
+            r.layers_ = s.layers;
+        } else if (s.layers != r.layers_) {
+            fail("{}: step {} captured layers {} but step {} captured {}; dlmscope analyses runs with one layer selection", p,
+                 step, json(s.layers).dump(), r.steps_.front().step, json(r.layers_).dump());
+        }
+        for (int l : s.layers)
+            if (l < 0 || l >= r.n_layers_) fail("{}: step {} lists layer {}, but the model has {} layers", p, step, l, r.n_layers_);
+        if (s.has_attn != by_step.begin()->second.has_attn)
+            fail("{}: step {} {} an attention map but step {} {}", p, step, s.has_attn ? "has" : "lacks",
+                 by_step.begin()->first, s.has_attn ? "does not" : "does");
+        r.steps_.push_back(s);
+    }
+
+    // Maps: the first step's attention entry says which heads and rows every step stores.
+    if (!attn_of.empty()) {
+        const json& e = attn_of.begin()->second;
+        const std::vector<int64_t> shape = shape_of(e, p);
+        if (shape.size() != 4 || shape[0] != static_cast<int64_t>(r.layers_.size()) || shape[3] != r.canvas_length_)
+            fail("{}: step {}'s attention shape {} is not [layers {}, heads, rows, canvas_length {}]", p,
+                 attn_of.begin()->first, shape_str(shape), r.layers_.size(), r.canvas_length_);
+        r.stored_heads_ = static_cast<int>(shape[1]);
+        const json heads = e.value("heads", json(""));
+        r.map_heads_label_ = heads.is_string() ? heads.get<std::string>() : heads.dump();
+        if (r.map_heads_label_ == "mean") {
+            r.map_heads_ = MapHeads::mean;
+        } else if (r.map_heads_label_ == "all") {
+            r.map_heads_ = MapHeads::all;
+            for (int h = 0; h < r.n_heads_; ++h) r.map_head_list_.push_back(h);
+        } else {
+            r.map_heads_ = MapHeads::list;
+            std::string label = r.map_heads_label_;
+            for (size_t pos = 0; pos <= label.size();) {
+                const size_t comma = std::min(label.find(',', pos), label.size());
+                try {
+                    r.map_head_list_.push_back(std::stoi(label.substr(pos, comma - pos)));
+                } catch (const std::exception&) {
+                    fail("{}: attention \"heads\" is \"{}\", expected mean, all or a list of heads", p, label);
+                }
+                pos = comma + 1;
+            }
+        }
+        if (r.map_heads_ != MapHeads::mean && static_cast<int>(r.map_head_list_.size()) != r.stored_heads_)
+            fail("{}: attention \"heads\" {} names {} heads but its shape {} stores {}", p, r.map_heads_label_,
+                 r.map_head_list_.size(), shape_str(shape), r.stored_heads_);
+        if (e.contains("rows")) {
+            const std::vector<int> rows = int_list(e["rows"], "attention \"rows\"", p);
+            if (rows.size() != 2) fail("{}: attention \"rows\" is {}, expected [begin, end]", p, e["rows"].dump());
+            r.row_begin_ = rows[0];
+            r.row_end_ = rows[1];
+        } else {
+            r.row_begin_ = 0;
+            r.row_end_ = r.canvas_length_;
+        }
+        if (r.row_begin_ < 0 || r.row_end_ > r.canvas_length_ || r.row_end_ - r.row_begin_ != shape[2])
+            fail("{}: attention rows [{}, {}) do not match its shape {}", p, r.row_begin_, r.row_end_, shape_str(shape));
+        r.map_dtype_ = e.value("dtype", "");
+    }
+
+    if (!r.complete_) {
+        const int shown = static_cast<int>(r.steps_.size());
+        r.warnings_.push_back(fmt::format("{}: the run is incomplete ({}); analysing the {} captured step{} it indexed", p,
+                                          m.value("error", "no reason given"), shown, shown == 1 ? "" : "s"));
+    }
+    return r;
+}
+
+StepCapture RunReader::load_step(size_t k) const {
+    DLM_ASSERT(k < steps_.size());
+    const StepIndex& idx = steps_[k];
+    std::map<std::string, NpyArray> members;
+    try {
+        members = read_npz(idx.file);
+    } catch (const Error& e) {
+        fail("step {}: {}", idx.step, e.what());
+    }
+    auto member = [&](const char* name) -> const NpyArray& {
+        const auto it = members.find(name);
+        if (it == members.end()) fail("{}: member '{}' is missing (step {} is indexed in {})", idx.file, name, idx.step, path_);
+        return it->second;
+    };
+    auto check_shape = [&](const NpyArray& a, const char* name, const std::vector<int64_t>& want) {
+        if (a.shape != want)
+            fail("{}: member '{}' has shape {}, expected {}", idx.file, name, shape_str(a.shape), shape_str(want));
+    };
+
+    StepCapture s;
+    s.step = idx.step;
+    s.block = idx.block;
+    s.step_in_block = idx.step_in_block;
+    s.layers = idx.layers;
+    s.n_heads = n_heads_;
+    s.canvas_length = canvas_length_;
+    const int nl = static_cast<int>(idx.layers.size()), H = n_heads_, L = canvas_length_;
+
+    const NpyArray& canvas = member("canvas");
+    check_shape(canvas, "canvas", {L});
+    if (canvas.descr != "<i4" && canvas.descr != "<i8")
+        fail("{}: member 'canvas' has dtype '{}', expected int32", idx.file, canvas.descr);
+    for (int64_t v : canvas.as_i64()) s.canvas.push_back(static_cast<int32_t>(v));
+
+    const NpyArray& stats = member("stats");
+    check_shape(stats, "stats", {nl, H, file_row_sets_, file_stats_});
+    const std::vector<float> raw = floats_of(stats, idx.file + ": member 'stats'");
+    s.stats.resize(static_cast<size_t>(nl) * H * kNumRowSets * kNumStats);
+    for (int l = 0; l < nl; ++l)
+        for (int h = 0; h < H; ++h)
+            for (int r = 0; r < kNumRowSets; ++r)
+                for (int st = 0; st < kNumStats; ++st)
+                    s.stats[((static_cast<size_t>(l) * H + h) * kNumRowSets + r) * kNumStats + st] =
+                        raw[((static_cast<size_t>(l) * H + h) * file_row_sets_ + row_set_index_[r]) * file_stats_ +
+                            stat_index_[st]];
+
+    if (idx.has_attn) {
+        const NpyArray& attn = member("attn");
+        check_shape(attn, "attn", {nl, stored_heads_, row_end_ - row_begin_, L});
+        s.maps = floats_of(attn, idx.file + ": member 'attn'");
+        s.stored_heads = stored_heads_;
+        s.row_begin = row_begin_;
+        s.row_end = row_end_;
+    }
+    return s;
+}
+
+}  // namespace dlmscope::analysis

@@ -1,0 +1,107 @@
+// dlmscope analysis: reading a run directory (docs/run-format.md) one captured step at a time.
+//
+//   RunReader run = RunReader::open("logs");          // a run directory or its manifest
+//   for (size_t k = 0; k < run.steps().size(); ++k) {
+//       StepCapture s = run.load_step(k);             // reads step_SSSSS.npz now, nothing before
+//       ... s.stats_of(layer_index, head, row_set) ... s.map(layer_index, stored_head) ...
+//   }
+//
+// open() reads and checks the manifest only (format, version, the fields analysis needs, the
+// arrays index); arrays are read when a step is loaded, so memory is bounded by one step. An
+// incomplete run (complete: false) opens with a warning and exposes the steps it indexed.
+#pragma once
+
+#include "core/json.h"
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace dlmscope::analysis {
+
+// Which attention maps a run stores (capture `heads`).
+enum class MapHeads { none, mean, all, list };
+
+// One captured step as indexed in the manifest (nothing read yet).
+struct StepIndex {
+    int step = -1, block = -1, step_in_block = -1;
+    std::string file;         // path of step_SSSSS.npz (manifest folder + the entry's file)
+    std::vector<int> layers;  // model layers along the arrays' first axis
+    bool has_attn = false;
+};
+
+// The arrays of one step, converted to float32.
+struct StepCapture {
+    int step = -1, block = -1, step_in_block = -1;
+    std::vector<int> layers;       // model layers along the first axis
+    std::vector<int32_t> canvas;   // [L] the canvas the forward saw
+    std::vector<float> stats;      // [nl, H, kNumRowSets, kNumStats], capture/stats.h order
+    std::vector<float> maps;       // [nl, Hs, R, L], empty without maps
+    int n_heads = 0;               // H
+    int stored_heads = 0;          // Hs (0 without maps)
+    int row_begin = 0, row_end = 0;
+    int canvas_length = 0;         // L
+
+    // The nine statistics of (layer index, head, row set).
+    std::span<const float> stats_of(int layer_index, int head, int row_set) const;
+    // The stored rows of one (layer index, stored head), [R × L].
+    const float* map(int layer_index, int stored_head) const;
+};
+
+class RunReader {
+public:
+    // Opens a manifest file, or a run directory holding one (generation_with_attention.json, else
+    // the only *.json with "format": "dlmscope-run"). Throws Error naming the file and field.
+    static RunReader open(const std::string& input);
+
+    const json& manifest() const { return m_; }
+    const std::string& manifest_path() const { return path_; }
+    const std::string& root() const { return root_; }  // the manifest's folder
+    bool complete() const { return complete_; }
+    // Warnings found while opening (incomplete run, steps missing from the index, …).
+    const std::vector<std::string>& warnings() const { return warnings_; }
+
+    int prompt_length() const { return prompt_length_; }
+    int canvas_length() const { return canvas_length_; }
+    int n_layers() const { return n_layers_; }  // layers of the model
+    int n_heads() const { return n_heads_; }
+    int total_steps() const { return total_steps_; }  // params.steps
+    int steps_per_block() const { return steps_per_block_; }
+    int32_t mask_id() const { return mask_id_; }
+
+    MapHeads map_heads() const { return map_heads_; }
+    const std::string& map_heads_label() const { return map_heads_label_; }
+    const std::vector<int>& map_head_list() const { return map_head_list_; }  // model heads of a list
+    int stored_heads() const { return stored_heads_; }
+    std::pair<int, int> map_rows() const { return {row_begin_, row_end_}; }
+    std::string map_dtype() const { return map_dtype_; }
+    const std::vector<int>& captured_layers() const { return layers_; }
+
+    // Captured steps in ascending step order.
+    const std::vector<StepIndex>& steps() const { return steps_; }
+    // Reads steps()[k]'s archive and checks every member against the index.
+    StepCapture load_step(size_t k) const;
+
+private:
+    static RunReader open_manifest(const std::string& manifest_path);
+    json m_;
+    std::string path_, root_;
+    bool complete_ = false;
+    std::vector<std::string> warnings_;
+    int prompt_length_ = 0, canvas_length_ = 0, n_layers_ = 0, n_heads_ = 0, total_steps_ = 0, steps_per_block_ = 0;
+    int32_t mask_id_ = -1;
+    MapHeads map_heads_ = MapHeads::none;
+    std::string map_heads_label_ = "none";
+    std::vector<int> map_head_list_;
+    int stored_heads_ = 0;
+    int row_begin_ = 0, row_end_ = 0;
+    std::string map_dtype_ = "none";
+    std::vector<int> layers_;
+    std::vector<int> stat_index_;     // capture/stats.h stat k is at stat_index_[k] of the file's axis
+    std::vector<int> row_set_index_;  // likewise for the row-set axis
+    int file_stats_ = 0, file_row_sets_ = 0;
+    std::vector<StepIndex> steps_;
+};
+
+}  // namespace dlmscope::analysis

@@ -1,0 +1,891 @@
+// dlmscope render: the offline HTML viewer (see viewer.h for the pipeline, docs/viewer.md for the page).
+//
+// [SECTION] encoding helpers: log quantisation, PNG row filter, zlib, base64
+// [SECTION] the run as the page sees it: tokens, commit steps, confidences, parameters (meta JSON)
+// [SECTION] choosing what fits --max-mb: sampling the encoded size, then steps / layers / heads
+// [SECTION] the pass over the run: stats of every step, maps of the selected steps
+// [SECTION] assembling the file: template + CSS + JS + meta + blobs
+#include "render/html/viewer.h"
+
+#include "capture/stats.h"
+#include "core/error.h"
+#include "core/file.h"
+#include "core/half.h"
+#include "core/npy.h"
+#include "render/html/viewer-assets.h"  // generated at build time from assets/ (embed-assets.cmake)
+
+#include <fmt/format.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <exception>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <thread>
+
+namespace fs = std::filesystem;
+
+namespace dlmscope::render {
+
+// ============================================================================================
+// [SECTION] encoding helpers
+// ============================================================================================
+namespace detail {
+
+namespace {
+// ln(max) is rounded to 5 decimals so that the value written to the page is the one used here.
+double round5(double x) { return std::round(x * 1e5) / 1e5; }
+}  // namespace
+
+float quantise_log(const float* p, size_t n, uint8_t* q) {
+    float mx = 0.0f;
+    for (size_t i = 0; i < n; ++i)
+        if (p[i] > mx) mx = p[i];  // NaN compares false and is skipped
+    if (!(mx > 0.0f) || !std::isfinite(mx)) {
+        std::memset(q, 0, n);
+        return -std::numeric_limits<float>::infinity();
+    }
+    const double log_max = round5(std::log(static_cast<double>(mx)));
+    const float lo = static_cast<float>(log_max - kLogRange);
+    const float floor_p = std::exp(lo);
+    const float scale = static_cast<float>(254.0 / kLogRange);
+    for (size_t i = 0; i < n; ++i) {
+        const float v = p[i];
+        if (!(v > floor_p)) {
+            q[i] = 0;
+            continue;
+        }
+        const int k = 1 + static_cast<int>(std::lround((std::log(v) - lo) * scale));
+        q[i] = static_cast<uint8_t>(std::clamp(k, 1, 255));
+    }
+    return static_cast<float>(log_max);
+}
+
+float dequantise_log(uint8_t q, float log_max) {
+    if (q == 0 || !std::isfinite(log_max)) return 0.0f;
+    return static_cast<float>(std::exp(log_max - kLogRange + (q - 1) * kLogRange / 254.0));
+}
+
+std::vector<uint8_t> filter_rows(const uint8_t* q, int rows, int cols) {
+    std::vector<uint8_t> out(static_cast<size_t>(rows) * (cols + 1));
+    const auto cost = [](uint8_t b) { return std::abs(static_cast<int>(static_cast<int8_t>(b))); };
+    for (int r = 0; r < rows; ++r) {
+        const uint8_t* x = q + static_cast<size_t>(r) * cols;
+        const uint8_t* up = r ? x - cols : nullptr;
+        long c_none = 0, c_sub = 0, c_up = up ? 0 : std::numeric_limits<long>::max();
+        for (int j = 0; j < cols; ++j) {
+            c_none += cost(x[j]);
+            c_sub += cost(static_cast<uint8_t>(x[j] - (j ? x[j - 1] : 0)));
+            if (up) c_up += cost(static_cast<uint8_t>(x[j] - up[j]));
+        }
+        const int f = c_up < std::min(c_none, c_sub) ? 2 : (c_sub < c_none ? 1 : 0);
+        uint8_t* o = out.data() + static_cast<size_t>(r) * (cols + 1);
+        o[0] = static_cast<uint8_t>(f);
+        for (int j = 0; j < cols; ++j)
+            o[1 + j] = f == 0 ? x[j] : f == 1 ? static_cast<uint8_t>(x[j] - (j ? x[j - 1] : 0)) : static_cast<uint8_t>(x[j] - up[j]);
+    }
+    return out;
+}
+
+std::vector<uint8_t> deflate_zlib(const uint8_t* data, size_t n, int level) {
+    uLongf len = compressBound(static_cast<uLong>(n));
+    std::vector<uint8_t> out(len);
+    const int rc = compress2(out.data(), &len, data, static_cast<uLong>(n), std::clamp(level, 1, 9));
+    if (rc != Z_OK) fail("viewer: zlib compress2 failed (code {}) on {} bytes", rc, n);
+    out.resize(len);
+    return out;
+}
+
+std::string base64(const uint8_t* data, size_t n) {
+    static constexpr char kAlpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    out.reserve((n + 2) / 3 * 4);
+    size_t i = 0;
+    for (; i + 2 < n; i += 3) {
+        const uint32_t v = (uint32_t{data[i]} << 16) | (uint32_t{data[i + 1]} << 8) | data[i + 2];
+        out += kAlpha[v >> 18];
+        out += kAlpha[(v >> 12) & 63];
+        out += kAlpha[(v >> 6) & 63];
+        out += kAlpha[v & 63];
+    }
+    if (i < n) {
+        const uint32_t v = (uint32_t{data[i]} << 16) | (i + 1 < n ? uint32_t{data[i + 1]} << 8 : 0u);
+        out += kAlpha[v >> 18];
+        out += kAlpha[(v >> 12) & 63];
+        out += i + 1 < n ? kAlpha[(v >> 6) & 63] : '=';
+        out += '=';
+    }
+    return out;
+}
+
+}  // namespace detail
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr double kMB = 1e6;
+
+// A map entry of the page: -1 = the mean over all heads, else a model head.
+constexpr int kHeadMean = -1;
+
+// One encoded map: base64 of zlib(filtered u8 codes), and ln(max).
+struct MapBlob {
+    std::string b64;
+    float log_max = 0.0f;
+};
+
+// Base64 blobs laid out as <script type="text/plain" class="dlm-blob"> chunks.
+struct BlobWriter {
+    static constexpr size_t kChunk = 1 << 20;
+    std::string html;
+    std::vector<size_t> lengths;
+    std::vector<int> chunk_counts;
+    size_t in_chunk = 0;
+    void add(const std::string& b64) {
+        if (chunk_counts.empty() || (in_chunk > 0 && in_chunk + b64.size() > kChunk)) {
+            if (!chunk_counts.empty()) html += "</script>\n";
+            html += "<script type=\"text/plain\" class=\"dlm-blob\">";
+            chunk_counts.push_back(0);
+            in_chunk = 0;
+        }
+        html += b64;
+        in_chunk += b64.size();
+        ++chunk_counts.back();
+        lengths.push_back(b64.size());
+    }
+    void finish() {
+        if (!chunk_counts.empty()) html += "</script>";
+    }
+};
+
+// Runs fn(i) for i in [0, n) on up to `threads` threads.
+template <typename Fn>
+void parallel_for(int n, int threads, Fn&& fn) {
+    threads = std::max(1, std::min(threads, n));
+    if (threads == 1) {
+        for (int i = 0; i < n; ++i) fn(i);
+        return;
+    }
+    std::atomic<int> next{0};
+    std::exception_ptr error;
+    std::mutex mu;
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t)
+        pool.emplace_back([&] {
+            for (int i; (i = next.fetch_add(1)) < n;) {
+                try {
+                    fn(i);
+                } catch (...) {
+                    std::lock_guard<std::mutex> lock(mu);
+                    if (!error) error = std::current_exception();
+                }
+            }
+        });
+    for (auto& th : pool) th.join();
+    if (error) std::rethrow_exception(error);
+}
+
+std::string html_escape(const std::string& s) {
+    std::string out;
+    for (char c : s) {
+        switch (c) {
+            case '&': out += "&amp;"; break;
+            case '<': out += "&lt;"; break;
+            case '>': out += "&gt;"; break;
+            case '"': out += "&quot;"; break;
+            default: out += c;
+        }
+    }
+    return out;
+}
+
+// JSON that is safe inside <script type="application/json">: '<' only occurs inside strings in
+// JSON, where \u003c means the same, so "</script>" and "<!--" can never appear.
+std::string script_json(const json& j) {
+    const std::string s = j.dump(-1, ' ', false, json::error_handler_t::replace);
+    std::string out;
+    out.reserve(s.size() + 64);
+    for (char c : s) {
+        if (c == '<') out += "\\u003c";
+        else out += c;
+    }
+    return out;
+}
+
+// Evenly spaced picks of n out of count (first and last included), ascending and unique.
+std::vector<int> evenly_spaced(int count, int n) {
+    std::vector<int> idx;
+    if (n >= count) {
+        for (int k = 0; k < count; ++k) idx.push_back(k);
+        return idx;
+    }
+    if (n <= 0) return idx;
+    if (n == 1) return {0};
+    for (int k = 0; k < n; ++k) idx.push_back(static_cast<int>(std::lround(static_cast<double>(k) * (count - 1) / (n - 1))));
+    idx.erase(std::unique(idx.begin(), idx.end()), idx.end());
+    return idx;
+}
+
+// "2nd", "3rd", "4th", … for the page's notes.
+std::string ordinal(int n) {
+    const int t = n % 100;
+    const char* suffix = (t >= 11 && t <= 13) ? "th" : n % 10 == 1 ? "st" : n % 10 == 2 ? "nd" : n % 10 == 3 ? "rd" : "th";
+    return fmt::format("{}{}", n, suffix);
+}
+
+// The statistics and canvas of one step without its maps: reads only those two members of the
+// step's .npz (the maps are most of the file). Returns false when the file is not laid out as
+// expected; the caller then falls back on RunReader::load_step, whose errors name the problem.
+uint32_t get_u16(const uint8_t* p) { return p[0] | (p[1] << 8); }
+uint32_t get_u32(const uint8_t* p) { return p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<uint32_t>(p[3]) << 24); }
+
+bool read_small_members(const std::string& path, std::map<std::string, NpyArray>& out) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return false;
+    in.seekg(0, std::ios::end);
+    const int64_t size = in.tellg();
+    if (size < 22) return false;
+    const int64_t tail_n = std::min<int64_t>(size, 22 + 65535);
+    std::vector<uint8_t> tail(static_cast<size_t>(tail_n));
+    in.seekg(size - tail_n);
+    if (!in.read(reinterpret_cast<char*>(tail.data()), tail_n)) return false;
+    int64_t eocd = -1;
+    for (int64_t i = tail_n - 22; i >= 0; --i)
+        if (get_u32(&tail[i]) == 0x06054b50) {
+            eocd = i;
+            break;
+        }
+    if (eocd < 0) return false;
+    const uint32_t n = get_u16(&tail[eocd + 10]), cd_size = get_u32(&tail[eocd + 12]), cd_off = get_u32(&tail[eocd + 16]);
+    if (static_cast<int64_t>(cd_off) + cd_size > size) return false;
+    std::vector<uint8_t> cd(cd_size);
+    in.seekg(cd_off);
+    if (!in.read(reinterpret_cast<char*>(cd.data()), cd_size)) return false;
+    size_t p = 0;
+    for (uint32_t k = 0; k < n; ++k) {
+        if (p + 46 > cd.size() || get_u32(&cd[p]) != 0x02014b50) return false;
+        const uint32_t method = get_u16(&cd[p + 10]), crc = get_u32(&cd[p + 16]), csize = get_u32(&cd[p + 20]);
+        const uint32_t nlen = get_u16(&cd[p + 28]), xlen = get_u16(&cd[p + 30]), clen = get_u16(&cd[p + 32]), loff = get_u32(&cd[p + 42]);
+        if (p + 46 + nlen > cd.size()) return false;
+        std::string name(reinterpret_cast<const char*>(&cd[p + 46]), nlen);
+        p += 46 + nlen + xlen + clen;
+        if (name != "stats.npy" && name != "canvas.npy") continue;
+        if (method != 0) return false;  // dlmscope stores members uncompressed
+        uint8_t local[30];
+        in.seekg(loff);
+        if (!in.read(reinterpret_cast<char*>(local), 30) || get_u32(local) != 0x04034b50) return false;
+        std::vector<uint8_t> raw(csize);
+        in.seekg(static_cast<int64_t>(loff) + 30 + get_u16(local + 26) + get_u16(local + 28));
+        if (!in.read(reinterpret_cast<char*>(raw.data()), csize)) return false;
+        if (crc32(crc32(0L, Z_NULL, 0), raw.data(), static_cast<uInt>(raw.size())) != crc) return false;
+        name.resize(name.size() - 4);
+        try {
+            out.emplace(name, parse_npy(raw.data(), raw.size(), path + ":" + name));
+        } catch (const Error&) {
+            return false;
+        }
+    }
+    return out.count("stats") && out.count("canvas");
+}
+
+// Positions of the canonical names (capture/stats.h) in the manifest's capture.stat_names or
+// capture.row_sets; the canonical order when the manifest does not list them.
+template <size_t N>
+std::vector<int> file_order(const json& capture, const char* key, const std::array<const char*, N>& canonical, int& file_count) {
+    std::vector<int> idx;
+    const json names = capture.value(key, json());
+    file_count = names.is_array() ? static_cast<int>(names.size()) : static_cast<int>(N);
+    for (size_t k = 0; k < N; ++k) {
+        int at = names.is_array() ? -1 : static_cast<int>(k);
+        if (names.is_array())
+            for (size_t f = 0; f < names.size(); ++f)
+                if (names[f].is_string() && names[f].get<std::string>() == canonical[k]) at = static_cast<int>(f);
+        idx.push_back(at);
+    }
+    return idx;
+}
+
+// Stats [nl, H, kNumRowSets, kNumStats] (canonical order) and canvas of step k, maps not read.
+// False when the fast path does not apply (the caller uses load_step).
+bool load_step_stats(const analysis::RunReader& run, size_t k, std::vector<float>& stats, std::vector<int32_t>& canvas) {
+    std::map<std::string, NpyArray> m;
+    if (!read_small_members(run.steps()[k].file, m)) return false;
+    const json capture = run.manifest().value("capture", json::object());
+    int n_stats = 0, n_sets = 0;
+    const std::vector<int> st = file_order(capture, "stat_names", kStatNames, n_stats);
+    const std::vector<int> rs = file_order(capture, "row_sets", kRowSetNames, n_sets);
+    if (std::find(st.begin(), st.end(), -1) != st.end() || std::find(rs.begin(), rs.end(), -1) != rs.end()) return false;
+    const int nl = static_cast<int>(run.steps()[k].layers.size()), H = run.n_heads(), L = run.canvas_length();
+    const NpyArray& a = m["stats"];
+    if (a.shape != std::vector<int64_t>{nl, H, n_sets, n_stats} || (a.descr != "<f4" && a.descr != "<f2")) return false;
+    const NpyArray& c = m["canvas"];
+    if (c.shape != std::vector<int64_t>{L} || (c.descr != "<i4" && c.descr != "<i8")) return false;
+    const std::vector<float> raw = a.as_f32();
+    stats.resize(static_cast<size_t>(nl) * H * kNumRowSets * kNumStats);
+    for (int l = 0; l < nl; ++l)
+        for (int h = 0; h < H; ++h)
+            for (int r = 0; r < kNumRowSets; ++r)
+                for (int x = 0; x < kNumStats; ++x)
+                    stats[((static_cast<size_t>(l) * H + h) * kNumRowSets + r) * kNumStats + x] =
+                        raw[((static_cast<size_t>(l) * H + h) * n_sets + rs[r]) * n_stats + st[x]];
+    canvas.clear();
+    for (int64_t v : c.as_i64()) canvas.push_back(static_cast<int32_t>(v));
+    return true;
+}
+
+// ============================================================================================
+// [SECTION] the run as the page sees it
+// ============================================================================================
+
+// Tokens, commit steps and confidences of every canvas position, from the manifest; an incomplete
+// run (no "tokens"/"commit_step"/"steps") falls back on the captured canvases, read in the pass.
+struct DecodeInfo {
+    json tokens = json::array();       // [L] piece or null (unknown)
+    std::vector<int> commit_step;      // [L] -1 prompt, -2 never committed (or unknown)
+    std::vector<double> confidence;    // [L] NaN where unknown
+    bool from_manifest = false;
+};
+
+DecodeInfo decode_info_from_manifest(const analysis::RunReader& run) {
+    const json& m = run.manifest();
+    const int L = run.canvas_length(), P = run.prompt_length();
+    DecodeInfo d;
+    d.commit_step.assign(static_cast<size_t>(L), -2);
+    d.confidence.assign(static_cast<size_t>(L), std::nan(""));
+    for (int i = 0; i < P; ++i) d.commit_step[i] = -1;
+    const bool has_tokens = m.contains("tokens") && m["tokens"].is_array() && static_cast<int>(m["tokens"].size()) == L;
+    const bool has_commit = m.contains("commit_step") && m["commit_step"].is_array() && static_cast<int>(m["commit_step"].size()) == L;
+    for (int i = 0; i < L; ++i) d.tokens.push_back(has_tokens && m["tokens"][i].is_string() ? m["tokens"][i] : json());
+    if (has_commit)
+        for (int i = P; i < L; ++i)
+            if (m["commit_step"][i].is_number_integer() && m["commit_step"][i].get<int>() >= 0)
+                d.commit_step[i] = m["commit_step"][i].get<int>();
+    if (m.contains("steps") && m["steps"].is_array()) {
+        for (const json& s : m["steps"]) {
+            if (!s.is_object() || !s.contains("positions") || !s["positions"].is_array()) continue;
+            const int step = s.value("step", -1);
+            const json& pos = s["positions"];
+            const json conf = s.value("confidences", json::array());
+            for (size_t k = 0; k < pos.size(); ++k) {
+                if (!pos[k].is_number_integer()) continue;
+                const int p = pos[k].get<int>();
+                if (p < P || p >= L) continue;
+                if (!has_commit && step >= 0) d.commit_step[p] = step;
+                if (k < conf.size() && conf[k].is_number()) d.confidence[p] = conf[k].get<double>();
+            }
+        }
+    }
+    d.from_manifest = has_tokens && has_commit;
+    return d;
+}
+
+json run_meta(const analysis::RunReader& run, const DecodeInfo& d, const std::string& title) {
+    const json& m = run.manifest();
+    const json params = m.value("params", json::object());
+    json conf = json::array();
+    for (double c : d.confidence) conf.push_back(std::isfinite(c) ? json(std::round(c * 1e4) / 1e4) : json());
+    json model = m.value("model", json::object());
+    json meta = {
+        {"format", "dlmscope-viewer"},
+        {"version", 1},
+        {"title", title},
+        {"manifest", run.manifest_path()},
+        {"complete", run.complete()},
+        {"error", m.value("error", "")},
+        {"warnings", run.warnings()},
+        {"created", m.value("created", "")},
+        {"generator", m.value("generator", "")},
+        {"model", model},
+        {"params", params},
+        {"prompt", m.value("prompt", "")},
+        {"prompt_text", m.value("prompt_text", "")},
+        {"text", m.value("text", "")},
+        {"text_with_special", m.value("text_with_special", "")},
+        {"timings", m.value("timings", json::object())},
+        {"P", run.prompt_length()},
+        {"L", run.canvas_length()},
+        {"T", run.total_steps()},
+        {"steps_per_block", run.steps_per_block()},
+        {"block_length", params.value("block_length", 0)},
+        {"num_blocks", m.value("num_blocks", 0)},
+        {"mask_id", run.mask_id()},
+        {"tokens", d.tokens},
+        {"commit_step", d.commit_step},
+        {"confidence", conf},
+        {"decode_from_manifest", d.from_manifest},
+    };
+    json capture = m.value("capture", json::object());
+    json stat_names = json::array(), row_sets = json::array();
+    for (const char* s : kStatNames) stat_names.push_back(s);
+    for (const char* s : kRowSetNames) row_sets.push_back(s);
+    json steps = json::array();
+    for (const auto& s : run.steps()) steps.push_back(s.step);
+    meta["capture"] = {
+        {"selection", capture.value("selection", "")},
+        {"layers", run.captured_layers()},
+        {"n_heads", run.n_heads()},
+        {"map_heads", run.map_heads_label()},
+        {"rows", {run.map_rows().first, run.map_rows().second}},
+        {"dtype", run.map_dtype()},
+        {"steps", steps},
+        {"stat_names", stat_names},
+        {"row_sets", row_sets},
+    };
+    return meta;
+}
+
+// ============================================================================================
+// [SECTION] choosing what fits
+// ============================================================================================
+
+struct Selection {
+    std::vector<int> layers;       // indices into captured_layers()
+    std::vector<int> heads;        // page entries of every selected layer: kHeadMean or a model head
+    std::vector<int> head_layers;  // layers that also get `extra_heads` (per-head maps of some layers)
+    std::vector<int> extra_heads;
+    std::vector<int> heads_for(int li) const {
+        std::vector<int> h = heads;
+        if (std::find(head_layers.begin(), head_layers.end(), li) != head_layers.end())
+            h.insert(h.end(), extra_heads.begin(), extra_heads.end());
+        return h;
+    }
+    int stride = 1;           // every stride-th step with maps (by rank), plus the last
+    bool keep_last = true;
+    int max_steps = -1;       // cap on the number of steps (ranks) kept, -1 = none
+    bool keeps(int rank, int n) const {
+        if (max_steps >= 0) {
+            if (max_steps == 0) return false;
+            const auto picks = evenly_spaced(n, max_steps);
+            return std::find(picks.begin(), picks.end(), rank) != picks.end();
+        }
+        return rank % stride == 0 || (keep_last && rank == n - 1);
+    }
+    int steps_kept(int n) const {
+        int c = 0;
+        for (int r = 0; r < n; ++r) c += keeps(r, n);
+        return c;
+    }
+};
+
+class ViewerWriter {
+public:
+    ViewerWriter(const analysis::RunReader& run, const ViewerOptions& opt) : run_(run), opt_(opt) {}
+    ViewerResult write(const std::string& path);
+
+private:
+    void log(const std::string& s) const {
+        if (opt_.verbose) opt_.verbose(s);
+    }
+    // The stored head of `entry` in a step's maps, or -1 when it is the mean over all stored heads.
+    int stored_index(int entry) const;
+    // Encodes the (layer index, entry) maps of a loaded step.
+    std::vector<MapBlob> encode_step(const analysis::StepCapture& s, const std::vector<std::pair<int, int>>& which) const;
+    double estimate_map_bytes(const std::vector<int>& ranks_with_maps);
+    void choose(double budget_bytes, double per_map, int n_steps);
+
+    const analysis::RunReader& run_;
+    const ViewerOptions& opt_;
+    int threads_ = 1;
+    int R_ = 0, L_ = 0;
+    std::vector<int> entries_;  // every page head entry the run can give
+    Selection sel_;
+    std::vector<std::string> notes_;
+};
+
+int ViewerWriter::stored_index(int entry) const {
+    if (run_.map_heads() == analysis::MapHeads::mean) return 0;
+    if (entry == kHeadMean) return -1;
+    const auto& list = run_.map_head_list();
+    const auto it = std::find(list.begin(), list.end(), entry);
+    DLM_ASSERT(it != list.end());
+    return static_cast<int>(it - list.begin());
+}
+
+std::vector<MapBlob> ViewerWriter::encode_step(const analysis::StepCapture& s, const std::vector<std::pair<int, int>>& which) const {
+    std::vector<MapBlob> out(which.size());
+    const size_t n = static_cast<size_t>(R_) * L_;
+    parallel_for(static_cast<int>(which.size()), threads_, [&](int t) {
+        const auto [li, entry] = which[t];
+        const int stored = stored_index(entry);
+        std::vector<float> mean;
+        const float* src;
+        if (stored >= 0) {
+            src = s.map(li, stored);
+        } else {  // the mean over all stored heads (the run stores every head)
+            mean.assign(n, 0.0f);
+            for (int h = 0; h < s.stored_heads; ++h) {
+                const float* p = s.map(li, h);
+                for (size_t i = 0; i < n; ++i) mean[i] += p[i];
+            }
+            const float inv = 1.0f / static_cast<float>(s.stored_heads);
+            for (float& v : mean) v *= inv;
+            src = mean.data();
+        }
+        std::vector<uint8_t> q(n);
+        out[t].log_max = detail::quantise_log(src, n, q.data());
+        const std::vector<uint8_t> f = detail::filter_rows(q.data(), R_, L_);
+        const std::vector<uint8_t> z = detail::deflate_zlib(f.data(), f.size(), opt_.zlib_level);
+        out[t].b64 = detail::base64(z.data(), z.size());
+    });
+    return out;
+}
+
+// Mean base64 bytes of one map, measured on up to 3 steps × 8 maps spread over the run.
+double ViewerWriter::estimate_map_bytes(const std::vector<int>& ranks_with_maps) {
+    const int n = static_cast<int>(ranks_with_maps.size());
+    std::vector<int> sample;
+    for (double f : {1.0 / 6, 0.5, 5.0 / 6}) sample.push_back(ranks_with_maps[std::min(n - 1, static_cast<int>(f * n))]);
+    sample.erase(std::unique(sample.begin(), sample.end()), sample.end());
+    std::vector<std::pair<int, int>> pairs;
+    for (size_t li = 0; li < run_.captured_layers().size(); ++li)
+        for (int e : entries_) pairs.emplace_back(static_cast<int>(li), e);
+    std::vector<std::pair<int, int>> which;
+    for (int k : evenly_spaced(static_cast<int>(pairs.size()), 8)) which.push_back(pairs[k]);
+    double bytes = 0.0;
+    int count = 0;
+    for (int k : sample) {
+        const analysis::StepCapture s = run_.load_step(static_cast<size_t>(k));
+        for (const MapBlob& b : encode_step(s, which)) bytes += static_cast<double>(b.b64.size()), ++count;
+    }
+    return count ? bytes / count : 0.0;
+}
+
+// Picks the selection so that n_steps × layers × heads maps of `per_map` bytes fit the budget:
+// per-head maps go first (the head mean stays), then every k-th step (down to 16 steps), then
+// layers (evenly spaced), then steps again.
+void ViewerWriter::choose(double budget, double per_map, int n_steps) {
+    const int nl = static_cast<int>(run_.captured_layers().size());
+    sel_.layers = evenly_spaced(nl, nl);
+    sel_.heads = entries_;
+    auto cost = [&] { return static_cast<double>(sel_.steps_kept(n_steps)) * sel_.layers.size() * sel_.heads.size() * per_map; };
+    if (cost() <= budget) return;
+    if (sel_.heads.size() > 1 && sel_.heads.front() == kHeadMean) {
+        sel_.extra_heads.assign(sel_.heads.begin() + 1, sel_.heads.end());
+        sel_.heads = {kHeadMean};
+        if (cost() <= budget) {
+            // The head mean of every layer fits: spend the rest on every head of evenly spaced layers.
+            const double per_layer = static_cast<double>(sel_.steps_kept(n_steps)) * sel_.extra_heads.size() * per_map;
+            const int n = static_cast<int>((budget - cost()) / std::max(per_layer, 1.0));
+            for (int k : evenly_spaced(nl, n)) sel_.head_layers.push_back(k);
+            return;
+        }
+    }
+    const int min_steps = std::min(n_steps, 16);
+    while (cost() > budget && sel_.steps_kept(n_steps) > min_steps) ++sel_.stride;
+    if (sel_.steps_kept(n_steps) < min_steps) --sel_.stride;  // the floor is reached: thin layers instead
+    if (cost() <= budget) return;
+    const double per_layer = static_cast<double>(sel_.steps_kept(n_steps)) * sel_.heads.size() * per_map;
+    const int layers_fit = static_cast<int>(budget / std::max(per_layer, 1.0));
+    if (layers_fit >= 1) {
+        sel_.layers = evenly_spaced(nl, layers_fit);
+        return;
+    }
+    sel_.layers = evenly_spaced(nl, 1);
+    sel_.max_steps = static_cast<int>(budget / std::max(static_cast<double>(sel_.heads.size()) * per_map, 1.0));
+}
+
+// ============================================================================================
+// [SECTION] the pass over the run, and [SECTION] assembling the file
+// ============================================================================================
+
+ViewerResult ViewerWriter::write(const std::string& path) {
+    const auto t0 = Clock::now();
+    threads_ = opt_.threads > 0 ? opt_.threads : std::max(1u, std::thread::hardware_concurrency());
+    const auto& steps = run_.steps();
+    const int n_captured = static_cast<int>(steps.size());
+    const int nl = static_cast<int>(run_.captured_layers().size());
+    const int H = run_.n_heads();
+    const int L = run_.canvas_length(), P = run_.prompt_length();
+    L_ = L;
+    R_ = run_.map_rows().second - run_.map_rows().first;
+    const double max_bytes = opt_.max_mb * kMB;
+
+    // Which page entries the run can give: the head mean (stored or derived from all heads), heads.
+    const bool has_maps = run_.map_heads() != analysis::MapHeads::none && n_captured > 0 && steps.front().has_attn;
+    if (has_maps) {
+        switch (run_.map_heads()) {
+            case analysis::MapHeads::mean: entries_ = {kHeadMean}; break;
+            case analysis::MapHeads::all:
+                entries_ = {kHeadMean};
+                for (int h = 0; h < H; ++h) entries_.push_back(h);
+                break;
+            case analysis::MapHeads::list: entries_ = run_.map_head_list(); break;
+            case analysis::MapHeads::none: break;
+        }
+    }
+    std::vector<int> ranks_with_maps;  // indices into steps() that hold maps
+    for (int k = 0; k < n_captured; ++k)
+        if (steps[k].has_attn) ranks_with_maps.push_back(k);
+    const int n_map_steps = static_cast<int>(ranks_with_maps.size());
+    const uint64_t maps_available = static_cast<uint64_t>(n_map_steps) * nl * entries_.size();
+
+    DecodeInfo decode = decode_info_from_manifest(run_);
+    std::string title = opt_.title;
+    if (title.empty()) {
+        std::string prompt = run_.manifest().value("prompt", "");
+        if (prompt.empty()) prompt = fs::path(run_.manifest_path()).stem().string();
+        if (prompt.size() > 80) prompt = prompt.substr(0, 77) + "...";
+        title = "dlmscope · " + prompt;
+    }
+
+    // Fixed part: template + assets + metadata + statistics (upper bound: f16, uncompressed, base64).
+    const double stats_raw = static_cast<double>(n_captured) * nl * H * kNumRowSets * kNumStats * 2;
+    const double fixed = static_cast<double>(assets::kViewerHtml.size() + assets::kViewerJs.size() + assets::kViewerCss.size()) +
+                         static_cast<double>(script_json(run_meta(run_, decode, title)).size()) + stats_raw * 4.0 / 3.0 + 8192;
+    const double map_budget = max_bytes - fixed;
+
+    if (has_maps) {
+        // Upper bound of one encoded map (incompressible codes + filter bytes + zlib + base64 + index).
+        const double bound = (static_cast<double>(R_) * (L + 1) * 1.001 + 64) * 4.0 / 3.0 + 32;
+        double per_map = bound;
+        if (bound * static_cast<double>(maps_available) > map_budget) {
+            per_map = estimate_map_bytes(ranks_with_maps) * 1.08 + 32;
+            log(fmt::format("viewer: about {:.1f} kB per map (sampled); {} maps in the run, {:.1f} MB for maps", per_map / 1e3,
+                            maps_available, map_budget / kMB));
+        }
+        choose(std::max(map_budget, 0.0), per_map, n_map_steps);
+    }
+
+    // The pass: statistics of every captured step; the maps of the selected ones.
+    std::vector<uint16_t> stats_f16;
+    stats_f16.reserve(static_cast<size_t>(stats_raw / 2));
+    std::map<int, std::map<std::pair<int, int>, MapBlob>> blobs;  // rank → (layer index, entry) → blob
+    double map_bytes = 0.0;
+    std::vector<std::vector<int32_t>> canvases;  // only for runs whose manifest lacks commit steps
+    int map_rank = 0;
+    std::vector<float> step_stats;
+    std::vector<int32_t> step_canvas;
+    for (int k = 0; k < n_captured; ++k) {
+        const int rank = steps[k].has_attn && has_maps ? map_rank++ : -1;
+        const bool embed = rank >= 0 && sel_.keeps(rank, n_map_steps) && !sel_.layers.empty();
+        // Steps whose maps stay out: read the statistics and canvas only (a fraction of the file).
+        if (!embed && load_step_stats(run_, static_cast<size_t>(k), step_stats, step_canvas)) {
+            for (float v : step_stats) stats_f16.push_back(f32_to_f16(v));
+            if (!decode.from_manifest) canvases.push_back(step_canvas);
+            log(fmt::format("viewer: step {} ({}/{}), statistics", steps[k].step, k + 1, n_captured));
+            continue;
+        }
+        const analysis::StepCapture s = run_.load_step(static_cast<size_t>(k));
+        for (float v : s.stats) stats_f16.push_back(f32_to_f16(v));
+        if (!decode.from_manifest) canvases.push_back(s.canvas);
+        if (!s.maps.empty() && has_maps) {
+            if (embed) {
+                std::vector<std::pair<int, int>> which;
+                for (int li : sel_.layers)
+                    for (int e : sel_.heads_for(li)) which.emplace_back(li, e);
+                std::vector<MapBlob> enc = encode_step(s, which);
+                auto& slot = blobs[rank];
+                for (size_t t = 0; t < which.size(); ++t) {
+                    map_bytes += static_cast<double>(enc[t].b64.size()) + 24;
+                    slot[which[t]] = std::move(enc[t]);
+                }
+                // Over budget (the estimate was low): drop the per-head maps, then keep every other
+                // step, then halve the layers.
+                while (map_bytes > map_budget && !blobs.empty()) {
+                    if (!sel_.head_layers.empty()) {
+                        sel_.head_layers.clear();
+                    } else if (sel_.max_steps < 0 && sel_.steps_kept(n_map_steps) > 2) {
+                        sel_.stride *= 2;
+                    } else if (sel_.layers.size() > 1) {
+                        std::vector<int> keep;
+                        for (size_t i = 0; i < sel_.layers.size(); i += 2) keep.push_back(sel_.layers[i]);
+                        sel_.layers = keep;
+                    } else {
+                        sel_.layers.clear();
+                    }
+                    map_bytes = 0.0;
+                    for (auto it = blobs.begin(); it != blobs.end();) {
+                        if (!sel_.keeps(it->first, n_map_steps) || sel_.layers.empty()) {
+                            it = blobs.erase(it);
+                            continue;
+                        }
+                        for (auto b = it->second.begin(); b != it->second.end();) {
+                            const std::vector<int> hs = sel_.heads_for(b->first.first);
+                            if (std::find(sel_.layers.begin(), sel_.layers.end(), b->first.first) == sel_.layers.end() ||
+                                std::find(hs.begin(), hs.end(), b->first.second) == hs.end()) {
+                                b = it->second.erase(b);
+                            } else {
+                                map_bytes += static_cast<double>(b->second.b64.size()) + 24;
+                                ++b;
+                            }
+                        }
+                        ++it;
+                    }
+                }
+            }
+        }
+        log(fmt::format("viewer: step {} ({}/{})", s.step, k + 1, n_captured));
+    }
+
+    // Commit steps from the captured canvases when the manifest has none (an incomplete run).
+    if (!decode.from_manifest && !canvases.empty()) {
+        const int32_t mask = run_.mask_id();
+        for (int i = P; i < L; ++i) {
+            if (decode.commit_step[i] >= 0) continue;
+            for (size_t k = 1; k < canvases.size(); ++k)
+                if (canvases[k][i] != mask && canvases[k - 1][i] == mask) {
+                    decode.commit_step[i] = steps[k].step - 1;
+                    break;
+                }
+        }
+        for (int i = 0; i < L; ++i)
+            if (decode.tokens[i].is_null() && canvases.back()[i] != mask) decode.tokens[i] = fmt::format("#{}", canvases.back()[i]);
+    }
+
+    // Blobs in page order: the statistics, then the maps [step][layer][head]. They go into
+    // <script type="text/plain"> chunks of about 1 MB (a blob never spans two), which Chromium
+    // parses faster than one huge element; the page reads a chunk's text when it first needs it.
+    BlobWriter bw;
+    bw.html.reserve(static_cast<size_t>(map_bytes) + stats_f16.size() * 3 + 4096);
+    const std::vector<uint8_t> stats_z = detail::deflate_zlib(reinterpret_cast<const uint8_t*>(stats_f16.data()),
+                                                              stats_f16.size() * 2, opt_.zlib_level);
+    bw.add(detail::base64(stats_z.data(), stats_z.size()));
+    json map_steps = json::array(), map_hi = json::array();
+    uint64_t embedded = 0;
+    for (auto& [rank, slot] : blobs) {
+        map_steps.push_back(steps[ranks_with_maps[rank]].step);
+        for (int li : sel_.layers)
+            for (int e : sel_.heads_for(li)) {
+                MapBlob& b = slot.at({li, e});
+                map_hi.push_back(std::isfinite(b.log_max) ? json(b.log_max) : json());
+                bw.add(b.b64);
+                std::string().swap(b.b64);
+                ++embedded;
+            }
+    }
+    const int kept_steps = static_cast<int>(blobs.size());
+    if (has_maps) {
+        if (kept_steps < n_map_steps && kept_steps > 0) {
+            const std::string how =
+                sel_.max_steps >= 0 ? "evenly spaced" : fmt::format("every {} captured step, and the last", ordinal(sel_.stride));
+            notes_.push_back(fmt::format("maps of {} of the {} captured steps are embedded ({}); the slider shows the nearest "
+                                         "embedded step's map, while the tokens and metric curves cover every step",
+                                         kept_steps, n_map_steps, how));
+        }
+        if (kept_steps > 0 && !sel_.extra_heads.empty()) {
+            if (sel_.head_layers.empty()) {
+                notes_.insert(notes_.begin(), "per-head maps are left out (the head mean is embedded; the metric curves still "
+                                              "cover every head)");
+            } else if (sel_.head_layers.size() < sel_.layers.size()) {
+                std::string names;
+                for (int li : sel_.head_layers)
+                    names += (names.empty() ? "" : ", ") + std::to_string(run_.captured_layers()[li]);
+                notes_.insert(notes_.begin(),
+                              fmt::format("per-head maps of {} of the {} layers are embedded (layer{} {}, marked “all heads” "
+                                          "in the layer list); the other layers have the head mean, and the metric curves "
+                                          "cover every head",
+                                          sel_.head_layers.size(), sel_.layers.size(), sel_.head_layers.size() == 1 ? "" : "s",
+                                          names));
+            }
+        }
+        if (kept_steps > 0 && static_cast<int>(sel_.layers.size()) < nl)
+            notes_.push_back(fmt::format("maps of {} of the {} captured layers are embedded (evenly spaced); the metric "
+                                         "curves cover every layer",
+                                         sel_.layers.size(), nl));
+        if (kept_steps == 0)
+            notes_.push_back(fmt::format("no attention map fits in --max-mb {}; only the tokens and metric curves are embedded",
+                                         opt_.max_mb));
+        if (!notes_.empty())
+            notes_.push_back(fmt::format("the selection keeps the file under --max-mb {} (the run holds {} maps); rerun "
+                                         "`dlmscope view` with a larger --max-mb to embed more",
+                                         opt_.max_mb, maps_available));
+    }
+
+    bw.finish();
+    json meta = run_meta(run_, decode, title);
+    json layer_heads = json::array();
+    int max_heads = 0;
+    if (kept_steps)
+        for (int li : sel_.layers) {
+            layer_heads.push_back(sel_.heads_for(li));
+            max_heads = std::max(max_heads, static_cast<int>(sel_.heads_for(li).size()));
+        }
+    meta["blobs"] = {{"lengths", bw.lengths}, {"chunks", bw.chunk_counts}};
+    meta["stats"] = {{"blob", 0}, {"dtype", "f16"}, {"shape", {n_captured, nl, H, kNumRowSets, kNumStats}}};
+    meta["maps"] = {
+        {"available", has_maps},
+        {"entries", entries_},
+        {"steps", map_steps},
+        {"layers", kept_steps ? sel_.layers : std::vector<int>{}},
+        {"layer_heads", layer_heads},  // per embedded layer, its head entries in blob order
+        {"rows", R_},
+        {"cols", L},
+        {"first_blob", 1},
+        {"log_max", map_hi},
+        {"log_range", detail::kLogRange},
+        {"encoding", "u8 log codes, PNG row filter (none/sub/up), zlib, base64"},
+    };
+    meta["embed"] = {{"max_mb", opt_.max_mb}, {"notes", notes_}, {"maps_embedded", embedded}, {"maps_available", maps_available}};
+
+    // Assemble: the template's markers take the CSS, the JS, the title, the metadata and the blobs.
+    const std::string meta_s = script_json(meta);
+    const std::string title_s = html_escape(title);
+    std::string_view tpl = assets::kViewerHtml;
+    // The inline JS and CSS must not close their own elements early.
+    DLM_ASSERT(assets::kViewerJs.find("</script") == std::string_view::npos && assets::kViewerJs.find("<!--") == std::string_view::npos);
+    DLM_ASSERT(assets::kViewerCss.find("</style") == std::string_view::npos);
+    std::vector<ConstBuffer> parts;
+    const std::pair<std::string_view, std::string_view> markers[] = {
+        {"@TITLE@", title_s}, {"/*@CSS@*/", assets::kViewerCss}, {"@META@", meta_s}, {"@BLOBS@", bw.html}, {"/*@JS@*/", assets::kViewerJs}};
+    size_t at = 0;
+    std::vector<std::pair<size_t, int>> found;
+    for (int i = 0; i < 5; ++i) {
+        const size_t pos = tpl.find(markers[i].first);
+        if (pos == std::string_view::npos) fail("viewer: the built-in template lacks the marker {}", markers[i].first);
+        found.emplace_back(pos, i);
+    }
+    std::sort(found.begin(), found.end());
+    for (auto [pos, i] : found) {
+        parts.push_back({tpl.data() + at, pos - at});
+        parts.push_back({markers[i].second.data(), markers[i].second.size()});
+        at = pos + markers[i].first.size();
+    }
+    parts.push_back({tpl.data() + at, tpl.size() - at});
+    if (const fs::path dir = fs::path(path).parent_path(); !dir.empty()) {
+        std::error_code ec;
+        fs::create_directories(dir, ec);
+        if (ec) fail("cannot create {} for {}: {}", dir.string(), path, ec.message());
+    }
+    // write_file_atomic takes an initializer list; the parts are 11 pieces.
+    DLM_ASSERT(parts.size() == 11);
+    write_file_atomic(path, {parts[0], parts[1], parts[2], parts[3], parts[4], parts[5], parts[6], parts[7], parts[8],
+                             parts[9], parts[10]});
+
+    ViewerResult r;
+    r.path = path;
+    r.bytes = fs::file_size(path);
+    r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    r.steps_captured = n_captured;
+    r.map_steps = kept_steps;
+    r.map_layers = kept_steps ? static_cast<int>(sel_.layers.size()) : 0;
+    r.map_heads = max_heads;
+    r.maps_embedded = embedded;
+    r.maps_available = maps_available;
+    r.notes = notes_;
+    if (static_cast<double>(r.bytes) > max_bytes)
+        r.notes.push_back(fmt::format("the file is {:.1f} MB, over --max-mb {}: the tokens and statistics alone need that much",
+                                      r.bytes / kMB, opt_.max_mb));
+    return r;
+}
+
+}  // namespace
+
+ViewerResult write_viewer(const analysis::RunReader& run, const ViewerOptions& opt, const std::string& path) {
+    if (!(opt.max_mb > 0)) fail("--max-mb {} must be positive", opt.max_mb);
+    ViewerWriter w(run, opt);
+    return w.write(path);
+}
+
+std::string default_viewer_path(const analysis::RunReader& run) {
+    const fs::path m(run.manifest_path());
+    return (m.parent_path() / (m.stem().string() + ".html")).string();
+}
+
+}  // namespace dlmscope::render

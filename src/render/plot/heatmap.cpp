@@ -1,0 +1,222 @@
+#include "render/plot/heatmap.h"
+
+#include "core/error.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace dlmscope::render {
+
+namespace {
+
+constexpr double kMargin = 16.0;
+constexpr double kStrip = 4.0;     // class strip thickness
+constexpr double kStripGap = 1.5;  // between cells and strip
+constexpr double kLabelGap = 3.0;  // between strip and labels
+
+// Canvas positions where a boundary line goes: the prompt end and every block start after it.
+std::vector<std::pair<int, bool>> boundaries(const RunInfo& info) {
+    std::vector<std::pair<int, bool>> b;  // (position, is the prompt boundary)
+    b.emplace_back(info.prompt_length, true);
+    if (info.block_length > 0)
+        for (int p = info.prompt_length + info.block_length; p < info.canvas_length; p += info.block_length) b.emplace_back(p, false);
+    return b;
+}
+
+std::string join_labels(const std::vector<TokenLabel>& labels) {
+    std::string s;
+    for (const TokenLabel& l : labels) {
+        if (!s.empty()) s += ' ';
+        s += l.text;
+    }
+    return s;
+}
+
+}  // namespace
+
+double heatmap_cell(int n) { return std::clamp(560.0 / std::max(n, 1), 3.0, 14.0); }
+
+void draw_cells(Figure& f, const Rect& r, const float* values, int rows, int cols, const Colormap& cmap,
+                const ColorScale& scale) {
+    if (rows <= 0 || cols <= 0) return;
+    // SVG and PDF viewers may smooth an embedded image whatever the filter says; k×k pixels per
+    // cell keep the cells crisp there (blur only at their edges). PNG is resampled here: 1 pixel.
+    const int up = f.format() == Format::png ? 1 : std::clamp(static_cast<int>(std::ceil(256.0 / std::max(rows, cols))), 1, 8);
+    cairo_surface_t* img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, cols * up, rows * up);
+    const int stride = cairo_image_surface_get_stride(img);
+    unsigned char* data = cairo_image_surface_get_data(img);
+    for (int i = 0; i < rows; ++i) {
+        auto* px = reinterpret_cast<uint32_t*>(data + static_cast<size_t>(i) * up * stride);
+        for (int j = 0; j < cols; ++j) {
+            const uint32_t c = cmap.argb(scale.normalize(values[static_cast<size_t>(i) * cols + j]));
+            for (int u = 0; u < up; ++u) px[j * up + u] = c;
+        }
+        for (int v = 1; v < up; ++v) std::memcpy(data + (static_cast<size_t>(i) * up + v) * stride, px, static_cast<size_t>(cols) * up * 4);
+    }
+    cairo_surface_mark_dirty(img);
+    cairo_t* cr = f.cr();
+    cairo_save(cr);
+    cairo_rectangle(cr, r.x, r.y, r.w, r.h);
+    cairo_clip(cr);
+    cairo_translate(cr, r.x, r.y);
+    cairo_scale(cr, r.w / (cols * up), r.h / (rows * up));
+    cairo_set_source_surface(cr, img, 0, 0);
+    cairo_pattern_set_filter(cairo_get_source(cr), CAIRO_FILTER_NEAREST);
+    cairo_pattern_set_extend(cairo_get_source(cr), CAIRO_EXTEND_PAD);
+    cairo_paint(cr);
+    cairo_restore(cr);
+    cairo_surface_destroy(img);
+}
+
+void draw_boundaries(Figure& f, const Rect& r, const RunInfo& info, Window q, Window k, double width) {
+    const double cw = r.w / std::max(k.size(), 1), ch = r.h / std::max(q.size(), 1);
+    for (const auto& [pos, prompt] : boundaries(info)) {
+        const Rgb c = prompt ? palette::kPromptBoundary : palette::kBlockBoundary;
+        const double w = prompt ? width * 1.3 : width;
+        const double dash = prompt ? 0.0 : std::max(2.0, width * 2.5);
+        if (pos > k.begin && pos < k.end) {
+            const double x = r.x + (pos - k.begin) * cw;
+            f.line(x, r.y, x, r.bottom(), c, w, dash);
+        }
+        if (pos > q.begin && pos < q.end) {
+            const double y = r.y + (pos - q.begin) * ch;
+            f.line(r.x, y, r.right(), y, c, w, dash);
+        }
+    }
+}
+
+std::vector<TokenLabel> window_labels(const RunInfo& info, std::span<const int32_t> canvas, Window w, int step) {
+    std::vector<TokenLabel> out;
+    out.reserve(static_cast<size_t>(w.size()));
+    for (int p = w.begin; p < w.end; ++p) out.push_back(label_at(info, canvas, p, step));
+    return out;
+}
+
+Margins labelled_map_margins(const std::vector<TokenLabel>& qlabels, const std::vector<TokenLabel>& klabels,
+                             const MapDecor& d) {
+    Margins m;
+    const double tick = d.font * 0.85;
+    if (d.left_labels) m.left = kStripGap + kStrip + kLabelGap + label_extent(qlabels, d.font);
+    if (d.bottom_labels) m.bottom = kStripGap + kStrip + kLabelGap + label_extent(klabels, d.font);
+    if (d.top_ticks) m.top = tick * 1.25 + 4;
+    if (d.right_ticks) m.right = Figure::measure("0000", {tick}).w + 5;
+    return m;
+}
+
+void draw_labelled_map(Figure& f, const Rect& cells, const MapSlice& m, const std::vector<TokenLabel>& qlabels,
+                       const std::vector<TokenLabel>& klabels, const RunInfo& info, const Colormap& cmap,
+                       const ColorScale& scale, const MapDecor& d) {
+    draw_cells(f, cells, m.values.data(), m.q.size(), m.k.size(), cmap, scale);
+    draw_boundaries(f, cells, info, m.q, m.k, d.line);
+    f.stroke_rect(cells, palette::kFrame, 0.6);
+    if (d.left_labels) {
+        draw_class_strip(f, Side::left, cells, qlabels, kStrip, kStripGap);
+        draw_token_labels(f, Side::left, cells, qlabels, d.font, kStripGap + kStrip + kLabelGap);
+    }
+    if (d.bottom_labels) {
+        draw_class_strip(f, Side::bottom, cells, klabels, kStrip, kStripGap);
+        draw_token_labels(f, Side::bottom, cells, klabels, d.font, kStripGap + kStrip + kLabelGap);
+    }
+    if (d.top_ticks) draw_position_ticks(f, Side::top, cells, m.k.begin, m.k.size(), d.font * 0.85);
+    if (d.right_ticks) draw_position_ticks(f, Side::right, cells, m.q.begin, m.q.size(), d.font * 0.85);
+}
+
+std::vector<LegendItem> map_legend(double font, bool commit_now) {
+    std::vector<LegendItem> items;
+    items.push_back({LegendItem::Mark::swatch, palette::kClassPrompt, "", {}, "prompt", false});
+    items.push_back({LegendItem::Mark::swatch, palette::kClassGenerated, "", {}, "generated (committed)", false});
+    items.push_back({LegendItem::Mark::swatch, palette::kClassMasked, "", {}, "masked", true});
+    TokenLabel masked{"▒", TokenClass::masked, false, false};
+    items.push_back({LegendItem::Mark::sample, {}, "▒", label_style(masked, font), "masked token", false});
+    if (commit_now) {
+        TokenLabel now{"▒→x", TokenClass::masked, false, true};
+        items.push_back({LegendItem::Mark::sample, {}, "▒→piece", label_style(now, font), "committed by this step", false});
+    }
+    TokenLabel special{"<|eot_id|>", TokenClass::generated, true, false};
+    items.push_back({LegendItem::Mark::sample, {}, "<|…|>", label_style(special, font), "special token", false});
+    TextStyle ws;
+    ws.size = font;
+    items.push_back({LegendItem::Mark::sample, {}, "␣ ↵ ⇥", ws, "space, newline, tab", false});
+    items.push_back({LegendItem::Mark::line, palette::kPromptBoundary, "", {}, "prompt | generation", false});
+    items.push_back({LegendItem::Mark::dashed, palette::kBlockBoundary, "", {}, "block boundary", true});
+    return items;
+}
+
+void draw_heatmap_figure(const analysis::RunReader& run, const RunInfo& info, const analysis::StepCapture& s,
+                         int layer_index, int head, const RenderOptions& opt, const std::string& path) {
+    require_maps(run, "heatmaps");
+    check_head(run, head);
+    const Window k = choose_window(info, opt.max_tokens, s.step);
+    const Window q = query_window(k, s.row_begin, s.row_end, opt.max_tokens);
+    const MapSlice m = slice_map(run, s, layer_index, head, q, k);
+    const auto qlabels = window_labels(info, s.canvas, q, s.step);
+    const auto klabels = window_labels(info, s.canvas, k, s.step);
+    const ColorScale scale = ColorScale::for_values(opt.scale, m.values);
+    const Colormap& cmap = Colormap::by_name(opt.colormap);
+
+    const double cell = heatmap_cell(std::max(q.size(), k.size()));
+    MapDecor d;
+    d.font = std::clamp(cell * 0.9, 5.5, 8.0);
+    d.line = 1.0;
+    const Margins mg = labelled_map_margins(qlabels, klabels, d);
+
+    // Text of the header.
+    const int layer = s.layers[layer_index];
+    const std::string hl = head_label(run, head);
+    const std::string title = fmt::format("Attention at step {} · layer {} · {}", s.step, layer, hl);
+    const int block = info.block_of_step(s.step);
+    int committed_before = 0;
+    for (int p = info.prompt_length; p < info.canvas_length; ++p)
+        if (s.canvas[p] != info.mask_id) ++committed_before;
+    const int spb = std::max(info.steps_per_block, 1);
+    const std::string sub1 = fmt::format(
+        "block {} of blocks 0–{} (its steps: {}–{}) · {} of {} generated positions committed before this step · {} colour scale",
+        block, info.num_blocks - 1, block * spb, block * spb + spb - 1, committed_before, info.canvas_length - info.prompt_length,
+        opt.scale == ScaleKind::log ? "log" : "linear");
+    const std::string sub2 = fmt::format("queries {}–{} × keys {}–{} of canvas 0–{} (prompt 0–{}) · {} of {} layers captured · {}",
+                                         q.begin, q.end - 1, k.begin, k.end - 1, info.canvas_length - 1,
+                                         info.prompt_length - 1, run.captured_layers().size(), run.n_layers(),
+                                         info.run_name) +
+                             (info.pieces.empty() ? " · incomplete run: labels are token ids (#id)" : "");
+    TextStyle ts;
+    ts.size = 13;
+    ts.bold = true;
+    TextStyle ss;
+    ss.size = 8;
+    ss.color = palette::kMuted;
+    const double title_h = ts.size * 1.35 + 2 * ss.size * 1.45 + 10;
+
+    // Geometry.
+    const double axis_title = d.font * 1.4 + 4;
+    Rect cells{kMargin + axis_title + mg.left, kMargin + title_h + mg.top, k.size() * cell, q.size() * cell};
+    const double key_title_y = cells.bottom() + mg.bottom + 5;
+    const double bar_x = cells.right() + mg.right + 14;
+    const double cb_w = colorbar_width(scale, 11, d.font);
+    double W = std::max({bar_x + cb_w + kMargin, Figure::measure(title, ts).w + 2 * kMargin,
+                         Figure::measure(sub1, ss).w + 2 * kMargin, Figure::measure(sub2, ss).w + 2 * kMargin, 460.0});
+    const auto legend = map_legend(d.font, true);
+    const double legend_y = key_title_y + d.font * 1.4 + 10;
+    const double legend_h = draw_legend(nullptr, kMargin, legend_y, legend, d.font, W - 2 * kMargin);
+    const double H = legend_y + legend_h + kMargin;
+
+    Figure f(W, H, opt);
+    f.text(kMargin, kMargin, title, ts);
+    f.text(kMargin, kMargin + ts.size * 1.35 + 2, sub1, ss);
+    f.text(kMargin, kMargin + ts.size * 1.35 + 2 + ss.size * 1.45, sub2, ss);
+    draw_labelled_map(f, cells, m, qlabels, klabels, info, cmap, scale, d);
+    TextStyle at;
+    at.size = d.font;
+    at.angle = 90, at.ax = 0.5, at.ay = 0.0;
+    f.text(kMargin, cells.y + cells.h / 2, "query position (attends from)", at);
+    at.angle = 0, at.ax = 0.5, at.ay = 0.0;
+    f.text(cells.x + cells.w / 2, key_title_y, "key position (attended to)", at);
+    const Rect bar{bar_x, cells.y, 11, std::min(cells.h, 300.0)};
+    draw_colorbar(f, bar, cmap, scale, opt.scale == ScaleKind::log ? "attention probability (log)" : "attention probability",
+                  d.font);
+    draw_legend(&f, kMargin, legend_y, legend, d.font, W - 2 * kMargin);
+    f.set_meta(title, sub1 + ". " + sub2 + ". Query labels: " + join_labels(qlabels) + ". Key labels: " + join_labels(klabels) + ".");
+    f.save(path);
+}
+
+}  // namespace dlmscope::render

@@ -1,0 +1,93 @@
+// The attention maps of a loaded step, cut to a window, for one head or the mean over heads.
+#include "core/error.h"
+#include "render/plot/kinds.h"
+
+#include <algorithm>
+
+namespace dlmscope::render {
+
+using analysis::MapHeads;
+
+void require_maps(const analysis::RunReader& run, const char* figure) {
+    if (run.map_heads() == MapHeads::none || run.stored_heads() == 0)
+        fail("{} stores no attention maps (it was captured with --capture-heads none: statistics only), so it has no {}; "
+             "regenerate with --capture-heads mean (or all), or draw --kind evolution or decode-order, which need no maps",
+             run.manifest_path(), figure);
+}
+
+int layer_index_of(const analysis::RunReader& run, int layer) {
+    const std::vector<int>& layers = run.captured_layers();
+    if (layers.empty()) fail("{} captured no layers", run.manifest_path());
+    if (layer < 0) return static_cast<int>(layers.size()) - 1;
+    const auto it = std::find(layers.begin(), layers.end(), layer);
+    if (it == layers.end()) {
+        std::string list;
+        for (int l : layers) {
+            if (!list.empty()) list += ',';
+            list += std::to_string(l);
+        }
+        fail("layer {} was not captured in {} (captured layers: {})", layer, run.manifest_path(), list);
+    }
+    return static_cast<int>(it - layers.begin());
+}
+
+size_t step_index_of(const analysis::RunReader& run, int step) {
+    const auto& steps = run.steps();
+    if (steps.empty()) fail("{} holds no captured step", run.manifest_path());
+    if (step < 0) return steps.size() - 1;
+    for (size_t k = 0; k < steps.size(); ++k)
+        if (steps[k].step == step) return k;
+    fail("step {} was not captured in {} (captured steps {} … {}, {} of them; the run has {} steps)", step,
+         run.manifest_path(), steps.front().step, steps.back().step, steps.size(), run.total_steps());
+}
+
+std::vector<int> stored_head_list(const analysis::RunReader& run) {
+    if (run.map_heads() == MapHeads::all || run.map_heads() == MapHeads::list) return run.map_head_list();
+    return {};
+}
+
+void check_head(const analysis::RunReader& run, int head) {
+    if (head < 0) return;
+    if (head >= run.n_heads()) fail("head {} does not exist: the model has {} heads (0 … {})", head, run.n_heads(), run.n_heads() - 1);
+    if (run.map_heads() == MapHeads::mean)
+        fail("{} stores only the mean over heads (captured with --capture-heads mean), so head {} cannot be drawn; use "
+             "--head mean, or regenerate with --capture-heads all",
+             run.manifest_path(), head);
+    const std::vector<int> list = stored_head_list(run);
+    if (std::find(list.begin(), list.end(), head) == list.end())
+        fail("{} stores heads {} only, not head {}", run.manifest_path(), run.map_heads_label(), head);
+}
+
+std::string head_label(const analysis::RunReader& run, int head) {
+    if (head >= 0) return fmt::format("head {}", head);
+    if (run.map_heads() == MapHeads::list) return fmt::format("mean of stored heads {}", run.map_heads_label());
+    return "head mean";
+}
+
+MapSlice slice_map(const analysis::RunReader& run, const analysis::StepCapture& s, int layer_index, int head, Window q,
+                   Window k) {
+    require_maps(run, "attention maps");
+    check_head(run, head);
+    DLM_ASSERT(q.begin >= s.row_begin && q.end <= s.row_end && k.begin >= 0 && k.end <= s.canvas_length);
+    MapSlice out{q, k, std::vector<float>(static_cast<size_t>(q.size()) * k.size(), 0.0f)};
+    const int L = s.canvas_length;
+    auto add = [&](int stored, float weight) {
+        const float* m = s.map(layer_index, stored);
+        for (int i = 0; i < q.size(); ++i) {
+            const float* row = m + static_cast<size_t>(q.begin + i - s.row_begin) * L + k.begin;
+            float* dst = out.values.data() + static_cast<size_t>(i) * k.size();
+            for (int j = 0; j < k.size(); ++j) dst[j] += weight * row[j];
+        }
+    };
+    if (run.map_heads() == MapHeads::mean) {
+        add(0, 1.0f);
+    } else if (head >= 0) {
+        const std::vector<int> list = stored_head_list(run);
+        add(static_cast<int>(std::find(list.begin(), list.end(), head) - list.begin()), 1.0f);
+    } else {
+        for (int h = 0; h < s.stored_heads; ++h) add(h, 1.0f / static_cast<float>(s.stored_heads));
+    }
+    return out;
+}
+
+}  // namespace dlmscope::render

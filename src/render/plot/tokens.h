@@ -1,0 +1,88 @@
+// dlmscope render: what the figures need from a run's manifest, read once — the canvas layout,
+// the token pieces, the commit events — plus the token labels of a step and the token window.
+//
+// Labels come from the canvas of the step being drawn, not from the final canvas: a position that
+// is still masked shows "▒" (and "▒→piece" when this very step commits it); a committed position
+// shows the manifest's piece for it, escaped so whitespace and control characters are visible
+// ("↵", "␣", "⇥", "<0x07>"). Special tokens (<|eot_id|>, <id:N> rows) are flagged for a distinct style.
+// Without pieces (an incomplete run has no `tokens` yet) a position shows its token id, "#1234".
+//
+// The window: at most max_tokens positions, chosen around the generated region, never a top-left
+// crop — the whole canvas when it fits; else the generated region plus the last prompt tokens; else
+// the current block centred (or, inside a block longer than the window, the positions this step
+// commits). No cairo here.
+#pragma once
+
+#include "analysis/run-reader.h"
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dlmscope::render {
+
+// One step's commits, from the manifest's `steps`.
+struct CommitEvent {
+    int step = -1, block = -1;
+    std::vector<int> positions;
+    std::vector<double> confidences;
+};
+
+struct RunInfo {
+    int prompt_length = 0;  // P
+    int canvas_length = 0;  // L
+    int total_steps = 0;    // params.steps
+    int steps_per_block = 0;
+    int block_length = 0;   // generated positions per block
+    int num_blocks = 1;
+    int32_t mask_id = -1;
+    std::vector<int32_t> final_ids;    // [L] prompt_ids + output_ids (empty for an incomplete run)
+    std::vector<std::string> pieces;   // [L] manifest `tokens` (empty for an incomplete run)
+    std::vector<int> commit_step;      // [L] (empty for an incomplete run)
+    std::vector<CommitEvent> commits;  // by step (empty for an incomplete run)
+    std::string model_type, prompt, remasking;
+    std::string run_name;              // the manifest's file name, for titles
+
+    // The block a generated position belongs to (-1 for the prompt).
+    int block_of_position(int pos) const;
+    // The block a step belongs to.
+    int block_of_step(int step) const;
+    // The positions committed at `step` (empty when unknown).
+    std::span<const int> committed_at(int step) const;
+};
+
+RunInfo read_run_info(const analysis::RunReader& run);
+
+enum class TokenClass { prompt, generated, masked };
+
+struct TokenLabel {
+    std::string text;
+    TokenClass cls = TokenClass::prompt;
+    bool special = false;        // <|…|> tokens and <id:N> rows
+    bool committed_now = false;  // masked in this step's canvas, committed by this step
+};
+
+// The label of canvas position `pos` at `step`, from the canvas that step's forward saw.
+TokenLabel label_at(const RunInfo& info, std::span<const int32_t> canvas, int pos, int step);
+
+// A piece made visible: whitespace and control characters escaped, long pieces cut with "…".
+std::string display_piece(std::string_view piece, size_t max_chars = 14);
+// True for pieces such as <|eot_id|>, <|mdm_mask|>, <id:301>.
+bool is_special_piece(std::string_view piece);
+
+struct Window {
+    int begin = 0, end = 0;  // [begin, end) canvas positions
+    int size() const { return end - begin; }
+    bool contains(int pos) const { return pos >= begin && pos < end; }
+};
+
+// The key window of at most max_tokens positions for `step` (-1: no particular step; the last
+// block is taken as current). See the file comment for the rule.
+Window choose_window(const RunInfo& info, int max_tokens, int step);
+// The query rows to draw: the key window clipped to the stored rows [row_begin, row_end); when
+// they do not overlap, the first max_tokens stored rows.
+Window query_window(const Window& keys, int row_begin, int row_end, int max_tokens);
+
+}  // namespace dlmscope::render

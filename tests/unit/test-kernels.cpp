@@ -1,0 +1,454 @@
+// Kernel tests: every cpu:: kernel against its ref:: twin, then the whole forward (Backend::fast vs
+// Backend::reference) on a small random checkpoint.
+//
+// Sections:
+//   1. error metric and seeded inputs
+//   2. per-kernel case tables (matmul, rmsnorm, rope, silu_mul, attention), each case run with one
+//      thread and with all threads, so both the serial and the parallel code paths are covered
+//   3. whole forward on a random checkpoint written by tools/checkpoint-writer (the same writer as
+//      dlmscope-make-checkpoint), plus checks that the writer produced the hub layout
+//
+// The error metric is ggml's normalised mean squared error, NMSE = Σ(a−b)² / Σb², with b from the
+// reference (double accumulation). Each table states its tolerance and why.
+#include "../../tools/checkpoint-writer.h"  // compiled into this test (tests/unit/tests.cmake)
+#include "engine/kernels/kernels.h"
+#include "engine/model/forward.h"
+
+#include "core/half.h"
+#include "core/json.h"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace dlmscope {
+namespace {
+
+namespace k = kernels;
+
+// ---- 1. error metric and seeded inputs -----------------------------------------------------------
+
+double nmse(const std::vector<float>& a, const std::vector<float>& b) {
+    EXPECT_EQ(a.size(), b.size());
+    double num = 0.0, den = 0.0;
+    for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+        const double d = static_cast<double>(a[i]) - b[i];
+        num += d * d;
+        den += static_cast<double>(b[i]) * b[i];
+    }
+    return den > 0.0 ? num / den : num;
+}
+
+double max_abs(const std::vector<float>& a, const std::vector<float>& b) {
+    double m = 0.0;
+    for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) m = std::max(m, std::abs(static_cast<double>(a[i]) - b[i]));
+    return m;
+}
+
+// The first `n` columns of each of `rows` rows of a strided matrix (padding must not dilute NMSE).
+std::vector<float> columns(const std::vector<float>& a, int64_t rows, int64_t ld, int64_t n) {
+    std::vector<float> out;
+    out.reserve(static_cast<size_t>(rows * n));
+    for (int64_t i = 0; i < rows; ++i) out.insert(out.end(), a.begin() + i * ld, a.begin() + i * ld + n);
+    return out;
+}
+
+std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> dist(0.0f, scale);
+    std::vector<float> v(n);
+    for (float& x : v) x = dist(rng);
+    return v;
+}
+
+// A weight matrix in the requested dtype; `storage` keeps the bytes alive.
+struct TestWeight {
+    std::vector<float> f32;
+    std::vector<uint16_t> half;
+    k::Matrix m;
+};
+
+TestWeight make_weight(int64_t rows, int64_t cols, DType dtype, uint32_t seed, float scale = 1.0f) {
+    TestWeight w;
+    w.f32 = randn(static_cast<size_t>(rows * cols), seed, scale);
+    w.m = {dtype, w.f32.data(), rows, cols};
+    if (dtype != DType::f32) {
+        w.half.resize(w.f32.size());
+        for (size_t i = 0; i < w.f32.size(); ++i) w.half[i] = dtype == DType::bf16 ? f32_to_bf16(w.f32[i]) : f32_to_f16(w.f32[i]);
+        w.m.data = w.half.data();
+    }
+    return w;
+}
+
+const char* dtype_str(DType t) { return t == DType::f32 ? "f32" : t == DType::bf16 ? "bf16" : "f16"; }
+
+// Runs each case once with one thread and once with all threads (serial and parallel paths).
+class Threads : public ::testing::TestWithParam<int> {
+protected:
+    void SetUp() override { k::set_threads(GetParam()); }
+    void TearDown() override { k::set_threads(0); }
+};
+
+std::string thread_name(const ::testing::TestParamInfo<int>& info) {
+    return info.param == 0 ? "all_threads" : std::to_string(info.param) + "_thread";
+}
+
+// ---- 2. kernel cases -----------------------------------------------------------------------------
+
+// matmul: y = x·Wᵀ. Both sides see the same widened weight, so the only difference is the summation:
+// float (blocked, in BLAS) against double. Rounding grows like √K·2⁻²⁴ per element: measured NMSE
+// is ≤ 1e-13 for K up to 3000. 1e-11 leaves a margin of 100 and still catches one wrong element
+// among the ~10⁵ of the largest case (that alone gives NMSE ≳ 1e-5).
+constexpr double kMatmulNmse = 1e-11;
+
+struct MatmulCase {
+    const char* name;
+    int64_t M, N, K;
+    int64_t ldx_pad, ldy_pad;  // extra row stride of x and y (the forward writes into wider buffers)
+    DType dtype;
+};
+
+const MatmulCase kMatmulCases[] = {
+    {"tiny", 1, 1, 1, 0, 0, DType::f32},
+    {"square", 8, 8, 8, 0, 0, DType::f32},
+    {"odd sizes", 7, 13, 33, 0, 0, DType::f32},
+    {"odd sizes bf16", 5, 130, 67, 0, 0, DType::bf16},
+    {"odd sizes f16", 17, 65, 96, 0, 0, DType::f16},
+    {"strided x and y", 9, 20, 24, 5, 3, DType::f32},
+    {"strided bf16", 9, 70, 24, 1, 7, DType::bf16},
+    {"one row (head of one logit row)", 1, 300, 64, 0, 0, DType::f32},
+    {"parallel, N not a multiple of 64", 33, 1000, 300, 0, 0, DType::f32},
+    {"parallel strided", 40, 700, 200, 3, 9, DType::f32},
+    {"bench model q shape", 160, 768, 768, 0, 0, DType::f32},
+    {"parallel bf16, several widening chunks", 3, 1200, 3000, 0, 0, DType::bf16},
+    {"parallel f16", 20, 515, 640, 0, 0, DType::f16},
+};
+
+class MatmulTest : public Threads {};
+
+TEST_P(MatmulTest, CpuMatchesRef) {
+    uint32_t seed = 1;
+    for (const MatmulCase& c : kMatmulCases) {
+        SCOPED_TRACE(fmt::format("{} M={} N={} K={} {}", c.name, c.M, c.N, c.K, dtype_str(c.dtype)));
+        const int64_t ldx = c.K + c.ldx_pad, ldy = c.N + c.ldy_pad;
+        const std::vector<float> x = randn(static_cast<size_t>(c.M * ldx), seed++);
+        const TestWeight w = make_weight(c.N, c.K, c.dtype, seed++, 1.0f / std::sqrt(static_cast<float>(c.K)));
+        // Padding columns of y hold a sentinel: neither kernel may write them.
+        constexpr float kSentinel = 12345.0f;
+        std::vector<float> y_ref(static_cast<size_t>(c.M * ldy), kSentinel), y_cpu(y_ref);
+        k::ref::matmul(x.data(), c.M, ldx, w.m, y_ref.data(), ldy);
+        k::cpu::matmul(x.data(), c.M, ldx, w.m, y_cpu.data(), ldy);
+        EXPECT_LT(nmse(columns(y_cpu, c.M, ldy, c.N), columns(y_ref, c.M, ldy, c.N)), kMatmulNmse);
+        for (int64_t i = 0; i < c.M; ++i)
+            for (int64_t j = c.N; j < ldy; ++j) ASSERT_EQ(y_cpu[i * ldy + j], kSentinel) << "row " << i << " padding col " << j;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, MatmulTest, ::testing::Values(1, 0), thread_name);
+
+// rmsnorm: float accumulation of Σx² against double; each output is off by a few ulp (measured
+// NMSE ≤ 5e-14). 1e-12 is the bound.
+constexpr double kRmsnormNmse = 1e-12;
+
+struct RmsnormCase {
+    int64_t M, d;
+    DType dtype;
+};
+
+const RmsnormCase kRmsnormCases[] = {{1, 64, DType::f32}, {7, 100, DType::bf16}, {3, 33, DType::f16}, {160, 768, DType::f32},
+                                     {160, 768, DType::bf16}};
+
+class RmsnormTest : public Threads {};
+
+TEST_P(RmsnormTest, CpuMatchesRef) {
+    uint32_t seed = 100;
+    for (const RmsnormCase& c : kRmsnormCases) {
+        SCOPED_TRACE(fmt::format("M={} d={} {}", c.M, c.d, dtype_str(c.dtype)));
+        const std::vector<float> x = randn(static_cast<size_t>(c.M * c.d), seed++, 3.0f);
+        TestWeight w = make_weight(1, c.d, c.dtype, seed++, 0.1f);
+        for (float& v : w.f32) v += 1.0f;  // norm weights sit near 1
+        if (c.dtype != DType::f32)
+            for (size_t i = 0; i < w.f32.size(); ++i) w.half[i] = c.dtype == DType::bf16 ? f32_to_bf16(w.f32[i]) : f32_to_f16(w.f32[i]);
+        std::vector<float> y_ref(x.size()), y_cpu(x.size());
+        k::ref::rmsnorm(x.data(), c.M, c.d, w.m, 1e-5f, y_ref.data());
+        k::cpu::rmsnorm(x.data(), c.M, c.d, w.m, 1e-5f, y_cpu.data());
+        EXPECT_LT(nmse(y_cpu, y_ref), kRmsnormNmse);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, RmsnormTest, ::testing::Values(1, 0), thread_name);
+
+// rope: the same float formula on both sides (measured: bit-identical); only FMA contraction in a
+// -march=native build could differ, by an ulp. NMSE 1e-12.
+constexpr double kRopeNmse = 1e-12;
+
+struct RopeCase {
+    int64_t L;
+    int n_heads, hd;
+    int64_t ld_pad;  // row stride beyond n_heads·hd (k has fewer heads than q's buffer is wide)
+};
+
+const RopeCase kRopeCases[] = {{1, 1, 2, 0}, {5, 2, 8, 0}, {33, 4, 16, 7}, {160, 12, 64, 0}};
+
+class RopeTest : public Threads {};
+
+TEST_P(RopeTest, CpuMatchesRef) {
+    uint32_t seed = 200;
+    for (const RopeCase& c : kRopeCases) {
+        SCOPED_TRACE(fmt::format("L={} heads={} hd={} pad={}", c.L, c.n_heads, c.hd, c.ld_pad));
+        const int64_t ld = c.n_heads * c.hd + c.ld_pad;
+        std::vector<float> cos(static_cast<size_t>(c.L * c.hd)), sin(cos.size());
+        k::rope_tables(static_cast<int>(c.L), c.hd, 500000.0, cos.data(), sin.data());
+        std::vector<float> x_ref = randn(static_cast<size_t>(c.L * ld), seed++), x_cpu(x_ref);
+        const std::vector<float> before(x_ref);
+        k::ref::rope(x_ref.data(), c.L, ld, c.n_heads, c.hd, cos.data(), sin.data());
+        k::cpu::rope(x_cpu.data(), c.L, ld, c.n_heads, c.hd, cos.data(), sin.data());
+        const int64_t w = static_cast<int64_t>(c.n_heads) * c.hd;
+        EXPECT_LT(nmse(columns(x_cpu, c.L, ld, w), columns(x_ref, c.L, ld, w)), kRopeNmse);
+        for (int64_t p = 0; p < c.L; ++p)
+            for (int64_t j = c.n_heads * c.hd; j < ld; ++j) ASSERT_EQ(x_cpu[p * ld + j], before[p * ld + j]) << "padding touched";
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, RopeTest, ::testing::Values(1, 0), thread_name);
+
+// silu_mul: a float exp within 1.5 ulp (cpu.cpp's exp_approx) against double exp, a few ulp per
+// element (measured NMSE ≤ 2.4e-14). Inputs reach ±40, and ±100 in one case, so the large-argument
+// ends (silu(−100) → −0) are exercised. Absolute error is bounded too, since NMSE can hide one bad
+// element among large ones: |z| of the random inputs reaches ~100, where an ulp is 7.6e-6 (the
+// measured maximum); 1e-4 allows about ten.
+constexpr double kSiluNmse = 1e-12;
+constexpr double kSiluMaxAbs = 1e-4;
+
+class SiluMulTest : public Threads {};
+
+TEST_P(SiluMulTest, CpuMatchesRef) {
+    uint32_t seed = 300;
+    for (int64_t n : {int64_t(1), int64_t(1000), int64_t(160 * 2304)}) {
+        SCOPED_TRACE(fmt::format("n={}", n));
+        std::vector<float> g = randn(static_cast<size_t>(n), seed++, 4.0f);
+        if (n > 4) g[0] = 40.0f, g[1] = -40.0f, g[2] = 0.0f, g[3] = 100.0f, g[4] = -100.0f;
+        const std::vector<float> u = randn(static_cast<size_t>(n), seed++, 2.0f);
+        std::vector<float> z_ref(g.size()), z_cpu(g.size());
+        k::ref::silu_mul(g.data(), u.data(), z_ref.data(), n);
+        k::cpu::silu_mul(g.data(), u.data(), z_cpu.data(), n);
+        EXPECT_LT(nmse(z_cpu, z_ref), kSiluNmse);
+        EXPECT_LT(max_abs(z_cpu, z_ref), kSiluMaxAbs);
+    }
+}
+
+TEST_P(SiluMulTest, InPlaceLikeTheForward) {
+    // The forward writes z over g.
+    std::vector<float> g = randn(5000, 7, 3.0f);
+    const std::vector<float> u = randn(5000, 8);
+    std::vector<float> z_ref(g.size());
+    k::ref::silu_mul(g.data(), u.data(), z_ref.data(), 5000);
+    k::cpu::silu_mul(g.data(), u.data(), g.data(), 5000);
+    EXPECT_LT(nmse(g, z_ref), kSiluNmse);
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, SiluMulTest, ::testing::Values(1, 0), thread_name);
+
+// attention: scores are float dot products of length hd, softmax in float, against double
+// throughout. Probabilities lie in [0, 1] and are off by at most a few ulp of 1 (measured 7.5e-7),
+// so 1e-5 bounds them; outputs: measured NMSE ≤ 3.2e-13, bound 1e-11. Every row of probs must sum
+// to 1 within the rounding of L additions.
+constexpr double kProbsMaxAbs = 1e-5;
+constexpr double kAttnOutNmse = 1e-11;
+
+struct AttentionCase {
+    const char* name;
+    int64_t L;
+    int n_heads, n_kv_heads, hd;
+};
+
+const AttentionCase kAttentionCases[] = {
+    {"one token", 1, 1, 1, 8},
+    {"multi-head", 7, 2, 2, 8},
+    {"grouped kv (2 q heads per kv head)", 33, 4, 2, 16},
+    {"multi-query (one kv head)", 64, 8, 1, 32},
+    {"bench model", 160, 12, 12, 64},
+};
+
+class AttentionTest : public Threads {};
+
+TEST_P(AttentionTest, CpuMatchesRef) {
+    uint32_t seed = 400;
+    for (const AttentionCase& c : kAttentionCases) {
+        SCOPED_TRACE(fmt::format("{}: L={} heads={} kv={} hd={}", c.name, c.L, c.n_heads, c.n_kv_heads, c.hd));
+        const int64_t dq = static_cast<int64_t>(c.n_heads) * c.hd, dkv = static_cast<int64_t>(c.n_kv_heads) * c.hd;
+        // q·k/√hd with unit-variance q and k·2 has standard deviation 2: peaked but not one-hot rows.
+        const std::vector<float> q = randn(static_cast<size_t>(c.L * dq), seed++);
+        const std::vector<float> kk = randn(static_cast<size_t>(c.L * dkv), seed++, 2.0f);
+        const std::vector<float> v = randn(static_cast<size_t>(c.L * dkv), seed++);
+        const size_t np = static_cast<size_t>(c.n_heads * c.L * c.L);
+        std::vector<float> p_ref(np), p_cpu(np), o_ref(static_cast<size_t>(c.L * dq)), o_cpu(o_ref.size());
+        k::ref::attention(q.data(), kk.data(), v.data(), c.L, c.n_heads, c.n_kv_heads, c.hd, p_ref.data(), o_ref.data());
+        k::cpu::attention(q.data(), kk.data(), v.data(), c.L, c.n_heads, c.n_kv_heads, c.hd, p_cpu.data(), o_cpu.data());
+        EXPECT_LT(max_abs(p_cpu, p_ref), kProbsMaxAbs);
+        EXPECT_LT(nmse(o_cpu, o_ref), kAttnOutNmse);
+        double worst_row = 0.0;
+        for (size_t r = 0; r < np / c.L; ++r) {
+            double s = 0.0;
+            for (int64_t j = 0; j < c.L; ++j) s += p_cpu[r * c.L + j];
+            worst_row = std::max(worst_row, std::abs(s - 1.0));
+        }
+        EXPECT_LT(worst_row, 1e-6 * std::max<double>(1.0, static_cast<double>(c.L) / 16.0)) << "a row of probs does not sum to 1";
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, AttentionTest, ::testing::Values(1, 0), thread_name);
+
+// ---- 3. whole forward on a random checkpoint -----------------------------------------------------
+
+// A small model that still exercises every path: grouped kv heads, bf16 weights, three shards, a
+// head dimension (16) and widths that are not multiples of 64.
+tools::CheckpointSpec small_spec() {
+    tools::CheckpointSpec s;
+    s.d_model = 96;
+    s.n_layers = 2;
+    s.n_heads = 6;
+    s.n_kv_heads = 3;
+    s.mlp_hidden = 200;
+    s.vocab_size = 300;
+    s.shards = 3;
+    s.seed = 11;
+    s.dtype = DType::bf16;
+    s.tokenizer_from = "";  // no tokenizer: mask = vocab - 1, eos = pad = vocab - 2
+    return s;
+}
+
+const std::string& small_checkpoint() {
+    static const std::string dir = [] {
+        const std::string d = (std::filesystem::path(::testing::TempDir()) / "dlmscope-test-kernels-ckpt").string();
+        tools::write_random_checkpoint(d, small_spec());
+        return d;
+    }();
+    return dir;
+}
+
+std::vector<int32_t> random_tokens(int L, int V, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::vector<int32_t> t(static_cast<size_t>(L));
+    for (auto& x : t) x = static_cast<int32_t>(rng() % static_cast<uint32_t>(V));
+    return t;
+}
+
+// Logits are O(10) by construction (head gain 4). Fast and reference differ only by float vs double
+// summation through 2 blocks: measured max difference 6.7e-6 on logits of max 16 (4e-7
+// relative), 1.4e-6 on hidden states. 1e-5 of the largest value leaves a margin of about 20, while a
+// wrong row, head or kv-group mapping would be off by O(1).
+constexpr double kForwardRelTol = 1e-5;
+
+class ForwardFastVsRef : public ::testing::TestWithParam<WeightPrecision> {};
+
+TEST_P(ForwardFastVsRef, LogitsAndHiddenAgree) {
+    LoadOptions lo;
+    lo.precision = GetParam();
+    const auto model = Model::load(small_checkpoint(), lo);
+    const ModelConfig& c = model->config();
+    const int L = 45, V = c.output_width;
+    std::vector<int32_t> x = random_tokens(L, V, 3);
+    for (int i = 20; i < L; ++i) x[i] = c.mask_token_id;  // a canvas as the sampler builds it
+
+    std::vector<float> lf, lr, hf, hr;
+    ForwardOptions fo;
+    ForwardState sf, sr;
+    fo.backend = Backend::fast;
+    fo.hidden_out = &hf;
+    sf.run(*model, x, fo, lf);
+    fo.backend = Backend::reference;
+    fo.hidden_out = &hr;
+    sr.run(*model, x, fo, lr);
+
+    ASSERT_EQ(lf.size(), static_cast<size_t>(L) * V);
+    double scale = 0.0;
+    for (float v : lr) scale = std::max(scale, static_cast<double>(std::abs(v)));
+    EXPECT_GT(scale, 1.0) << "logits of the random model should be O(10)";
+    EXPECT_LT(scale, 100.0);
+    EXPECT_LT(max_abs(lf, lr), kForwardRelTol * scale);
+    ASSERT_EQ(hf.size(), hr.size());
+    double hscale = 0.0;
+    for (float v : hr) hscale = std::max(hscale, static_cast<double>(std::abs(v)));
+    EXPECT_LT(max_abs(hf, hr), kForwardRelTol * hscale);
+
+    // Selected rows (what the sampler asks for) are the same rows of the full logits, up to float
+    // rounding: BLAS may sum a 3-row product in another order than a 45-row one.
+    const std::vector<int> rows = {0, 21, 44};
+    fo.backend = Backend::fast;
+    fo.hidden_out = nullptr;
+    fo.logit_rows = rows;
+    std::vector<float> sel;
+    sf.run(*model, x, fo, sel);
+    ASSERT_EQ(sel.size(), rows.size() * V);
+    for (size_t r = 0; r < rows.size(); ++r) {
+        const std::vector<float> want(lf.begin() + static_cast<int64_t>(rows[r]) * V, lf.begin() + static_cast<int64_t>(rows[r] + 1) * V);
+        const std::vector<float> got(sel.begin() + static_cast<int64_t>(r) * V, sel.begin() + static_cast<int64_t>(r + 1) * V);
+        EXPECT_LT(max_abs(got, want), kForwardRelTol * scale) << "row " << rows[r];
+    }
+}
+
+std::string precision_name(const ::testing::TestParamInfo<WeightPrecision>& info) {
+    return info.param == WeightPrecision::f32 ? "widened" : "bf16";
+}
+
+INSTANTIATE_TEST_SUITE_P(Forward, ForwardFastVsRef, ::testing::Values(WeightPrecision::f32, WeightPrecision::native), precision_name);
+
+std::string read_bytes(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::string bytes(static_cast<size_t>(std::filesystem::file_size(path)), '\0');
+    in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    return bytes;
+}
+
+// The checkpoint the forward test runs on is a hub snapshot: shards grouped by kind, an index whose
+// total_size is the sum of the tensors, headers padded to 8 bytes, the same bytes for the same seed.
+TEST(RandomCheckpoint, HubLayout) {
+    namespace fs = std::filesystem;
+    const std::string dir = small_checkpoint();
+    const json idx = read_json_file(dir + "/model.safetensors.index.json");
+    const SafetensorsCheckpoint ck(dir);
+    EXPECT_EQ(idx["metadata"]["total_size"].get<size_t>(), ck.total_bytes());
+    EXPECT_EQ(ck.files().size(), 3u);
+    EXPECT_EQ(static_cast<int64_t>(ck.all().size()), 3 + 9 * small_spec().n_layers);
+    EXPECT_EQ(Model::load(dir)->config().n_params(), tools::checkpoint_params(small_spec()));
+
+    // Grouped by kind: a kind (q_proj, ff_norm, ...) spans at most two neighbouring shards.
+    std::map<std::string, std::set<std::string>> shards_of_kind;
+    for (const auto& [name, file] : idx["weight_map"].items()) {
+        const auto dot = name.rfind('.', name.size() - std::string(".weight").size() - 1);
+        shards_of_kind[name.substr(dot + 1)].insert(file.get<std::string>());
+    }
+    for (const auto& [kind, files] : shards_of_kind) EXPECT_LE(files.size(), 2u) << kind;
+
+    for (const auto& f : ck.files()) {
+        std::ifstream in(f, std::ios::binary);
+        uint64_t n = 0;
+        in.read(reinterpret_cast<char*>(&n), 8);
+        EXPECT_EQ(n % 8, 0u) << f;
+        std::string header(static_cast<size_t>(n), '\0');
+        in.read(header.data(), static_cast<std::streamsize>(n));
+        EXPECT_EQ(json::parse(header)["__metadata__"], json({{"format", "pt"}})) << f;
+    }
+
+    // Deterministic in the seed.
+    const std::string again = (fs::path(::testing::TempDir()) / "dlmscope-test-kernels-ckpt-again").string();
+    tools::write_random_checkpoint(again, small_spec());
+    for (const auto& f : ck.files()) {
+        const std::string name = fs::path(f).filename().string();
+        EXPECT_TRUE(read_bytes(f) == read_bytes(again + "/" + name)) << name << " differs between two writes with the same seed";
+    }
+    fs::remove_all(again);
+}
+
+}  // namespace
+}  // namespace dlmscope
