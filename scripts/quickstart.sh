@@ -1,16 +1,26 @@
 #!/usr/bin/env bash
 # The README's first command: install the Debian packages, build, and run the main job on the
-# bundled default model (generate with history), printing where everything went.
+# bundled default model — generate with attention capture, analyse, draw the figures and write the
+# offline viewer — printing where everything went.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
 OUT=${OUT:-logs}
+ANALYSIS=${ANALYSIS:-attention_analysis}
 PROMPT=${PROMPT:-What is the capital of France?}
-echo "== dlmscope inspect (bundled model)"
+echo "== dlmscope inspect models/mmada-tiny-random"
 ./build/dlmscope inspect models/mmada-tiny-random
-echo "== dlmscope generate \"$PROMPT\""
-./build/dlmscope generate "$PROMPT" --gen-length 128 --block-length 32 --steps 128 --save-history --out "$OUT"
-echo "== outputs"
-echo "run manifest:        $OUT/generation_with_attention.json"
-echo "per-step canvases:   $OUT/generation_with_attention/history.npy"
+echo
+echo "== dlmscope generate \"$PROMPT\" --visualize-attention"
+./build/dlmscope generate "$PROMPT" --gen-length 128 --block-length 32 --steps 128 --visualize-attention --out "$OUT"
+echo
+echo "== dlmscope analyze --input $OUT --output $ANALYSIS"
+./build/dlmscope analyze --input "$OUT" --output "$ANALYSIS"
+echo
+echo "== where everything went"
+echo "run manifest        $OUT/generation_with_attention.json"
+echo "captured steps      $OUT/generation_with_attention/step_*.npz (+ history.npy)"
+echo "metrics             $ANALYSIS/report.json, $ANALYSIS/metrics.csv"
+echo "figures             $ANALYSIS/figures/"
+echo "interactive viewer  $ANALYSIS/viewer.html (open it in a browser; works offline)"

@@ -57,10 +57,9 @@ void CaptureTap::on_attention(const TapContext& ctx, int layer, const AttentionP
     StepPacket& p = *current_;
     p.layers.push_back(layer);
 
-    // Statistics of every head, whatever is stored (heads in parallel: each writes its own slot).
+    // Statistics of every head, whatever is stored.
     const size_t base = p.stats.size();
     p.stats.resize(base + static_cast<size_t>(H) * kNumRowSets * kNumStats);
-#pragma omp parallel for schedule(static)
     for (int h = 0; h < H; ++h) {
         std::array<float, kNumRowSets * kNumStats> out;
         head_stats(probs.head(h), L, key_class_, ctx.prompt_length, out);
@@ -76,7 +75,6 @@ void CaptureTap::on_attention(const TapContext& ctx, int layer, const AttentionP
         float* dst = p.maps.data() + at;
         if (sel_.heads == CaptureSelection::Heads::mean) {
             const float inv = 1.0f / static_cast<float>(H);
-#pragma omp parallel for schedule(static)
             for (int i = 0; i < R; ++i) {
                 float* row = dst + static_cast<size_t>(i) * L;
                 std::fill(row, row + L, 0.0f);

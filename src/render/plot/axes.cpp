@@ -287,7 +287,8 @@ double draw_legend(Figure* f, double x, double y, const std::vector<LegendItem>&
                 }
                 case LegendItem::Mark::line:
                 case LegendItem::Mark::dashed:
-                    if (it.outline) f->line(cx, cy, cx + mark_w, cy, palette::kFrame, 2.6);
+                    if (it.outline)
+                        f->line(cx, cy, cx + mark_w, cy, {0.05, 0.05, 0.05}, 2.4, it.mark == LegendItem::Mark::dashed ? 2.0 : 0.0);
                     f->line(cx, cy, cx + mark_w, cy, it.color, 1.4, it.mark == LegendItem::Mark::dashed ? 2.0 : 0.0);
                     break;
                 case LegendItem::Mark::sample: {

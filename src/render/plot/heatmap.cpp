@@ -75,12 +75,17 @@ void draw_boundaries(Figure& f, const Rect& r, const RunInfo& info, Window q, Wi
         const Rgb c = prompt ? palette::kPromptBoundary : palette::kBlockBoundary;
         const double w = prompt ? width * 1.3 : width;
         const double dash = prompt ? 0.0 : std::max(2.0, width * 2.5);
+        // A dark halo under each line keeps it visible on every colour of every map.
+        const Rgb halo{0.05, 0.05, 0.05};
+        const double hw = w + std::max(0.6, width * 0.8);
         if (pos > k.begin && pos < k.end) {
             const double x = r.x + (pos - k.begin) * cw;
+            f.line(x, r.y, x, r.bottom(), halo, hw, dash);
             f.line(x, r.y, x, r.bottom(), c, w, dash);
         }
         if (pos > q.begin && pos < q.end) {
             const double y = r.y + (pos - q.begin) * ch;
+            f.line(r.x, y, r.right(), y, halo, hw, dash);
             f.line(r.x, y, r.right(), y, c, w, dash);
         }
     }
@@ -138,7 +143,7 @@ std::vector<LegendItem> map_legend(double font, bool commit_now) {
     TextStyle ws;
     ws.size = font;
     items.push_back({LegendItem::Mark::sample, {}, "␣ ↵ ⇥", ws, "space, newline, tab", false});
-    items.push_back({LegendItem::Mark::line, palette::kPromptBoundary, "", {}, "prompt | generation", false});
+    items.push_back({LegendItem::Mark::line, palette::kPromptBoundary, "", {}, "prompt | generation", true});
     items.push_back({LegendItem::Mark::dashed, palette::kBlockBoundary, "", {}, "block boundary", true});
     return items;
 }
