@@ -11,7 +11,7 @@ PACKAGES=(
   libcairo2-dev libpango1.0-dev fonts-dejavu-core
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-numpy
-  chromium poppler-utils time
+  chromium poppler-utils time libxml2-utils
 )
 
 missing=()

@@ -22,6 +22,9 @@ public:
     const uint8_t* data() const { return data_; }
     size_t size() const { return size_; }
     const std::string& path() const { return path_; }
+    // Drops the mapped pages from memory (they are re-read from the file if touched again):
+    // called once the weights have been widened into their own buffers.
+    void release_pages() const;
 
 private:
     void reset();

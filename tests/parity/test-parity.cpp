@@ -126,8 +126,8 @@ TEST_P(ForwardParity, Step0LogitsHiddenAttention) {
 
 INSTANTIATE_TEST_SUITE_P(AllRuns, ForwardParity,
                          ::testing::Combine(::testing::ValuesIn(kRuns), ::testing::Values(Backend::reference, Backend::fast)),
-                         [](const auto& info) {
-                             std::string n = std::get<0>(info.param) + (std::get<1>(info.param) == Backend::fast ? "_fast" : "_ref");
+                         [](const auto& param_info) {
+                             std::string n = std::get<0>(param_info.param) + (std::get<1>(param_info.param) == Backend::fast ? "_fast" : "_ref");
                              std::replace(n.begin(), n.end(), '-', '_');
                              return n;
                          });
@@ -216,8 +216,8 @@ TEST_P(SamplerParity, CanvasesAndTokensExact) {
 
 INSTANTIATE_TEST_SUITE_P(AllRuns, SamplerParity,
                          ::testing::Combine(::testing::ValuesIn(kRuns), ::testing::Values(Backend::reference, Backend::fast)),
-                         [](const auto& info) {
-                             std::string n = std::get<0>(info.param) + (std::get<1>(info.param) == Backend::fast ? "_fast" : "_ref");
+                         [](const auto& param_info) {
+                             std::string n = std::get<0>(param_info.param) + (std::get<1>(param_info.param) == Backend::fast ? "_fast" : "_ref");
                              std::replace(n.begin(), n.end(), '-', '_');
                              return n;
                          });

@@ -39,14 +39,22 @@ using render::Kind;
 // 1. Runs
 // ============================================================================================
 
+// One directory per test process, removed at exit unless DLMSCOPE_KEEP_TEST_OUTPUT is set (to look
+// at the figures).
 fs::path work_dir() {
-    static const fs::path dir = [] {
-        const fs::path d = fs::temp_directory_path() / ("dlmscope-test-render-" + std::to_string(getpid()));
-        fs::remove_all(d);
-        fs::create_directories(d);
-        return d;
-    }();
-    return dir;
+    struct Dir {
+        fs::path path = fs::temp_directory_path() / ("dlmscope-test-render-" + std::to_string(getpid()));
+        Dir() {
+            fs::remove_all(path);
+            fs::create_directories(path);
+        }
+        ~Dir() {
+            std::error_code ec;
+            if (!std::getenv("DLMSCOPE_KEEP_TEST_OUTPUT")) fs::remove_all(path, ec);
+        }
+    };
+    static const Dir dir;
+    return dir.path;
 }
 
 std::string read_file(const fs::path& p) {

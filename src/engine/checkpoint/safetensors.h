@@ -40,6 +40,7 @@ public:
     explicit SafetensorsFile(const std::string& path);
     const std::map<std::string, TensorView>& tensors() const { return tensors_; }
     const std::string& path() const { return file_.path(); }
+    void release_pages() const { file_.release_pages(); }
 
 private:
     MappedFile file_;
@@ -59,6 +60,10 @@ public:
     const std::map<std::string, const TensorView*>& all() const { return by_name_; }
     const std::vector<std::string>& files() const { return files_; }
     size_t total_bytes() const;
+    // Drops every shard's mapped pages from memory (see MappedFile::release_pages).
+    void release_pages() const {
+        for (const auto& s : shards_) s->release_pages();
+    }
 
 private:
     std::string dir_;

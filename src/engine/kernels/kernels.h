@@ -1,7 +1,7 @@
 // dlmscope engine: numeric kernels of the LLaDA forward pass, each in two versions with one signature:
 //
 //   ref::  readable scalar loops, double accumulation — the oracle (like llm.c's CPU reference)
-//   cpu::  the fast path: BLAS sgemm for every matrix product, OpenMP for the rest
+//   cpu::  the fast path: single-threaded BLAS sgemm on independent slices, run by a small thread team
 //
 // tests/unit/test-kernels.cpp checks every cpu:: kernel against its ref:: twin on seeded random
 // inputs. Kernels know nothing about models: weights arrive as a Matrix (dtype + pointer + shape).
@@ -51,7 +51,7 @@ void attention(const float* q, const float* k, const float* v, int64_t L, int n_
                float* probs, float* o);
 }  // namespace cpu
 
-// Threads the cpu:: kernels use (BLAS and OpenMP); 0 = all cores.
+// Threads the cpu:: kernels use; 0 = all cores.
 void set_threads(int n);
 int threads();
 

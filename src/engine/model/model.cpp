@@ -115,6 +115,15 @@ std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& op
             for (Weight* x : {&l.attn_norm, &l.q, &l.k, &l.v, &l.attn_out, &l.ff_norm, &l.gate, &l.up, &l.down}) widen(*x);
     }
     m->widened_ = wide;
+    if (wide) {
+        // Every weight now lives in its own f32 buffer unless it was stored as f32 (then it still
+        // points into the mapping): only when none does can the mapped pages go, halving RSS.
+        bool all_owned = !w.embed.owned.empty() && !w.final_norm.owned.empty() && !w.head.owned.empty();
+        for (const auto& l : w.layers)
+            for (const Weight* x : {&l.attn_norm, &l.q, &l.k, &l.v, &l.attn_out, &l.ff_norm, &l.gate, &l.up, &l.down})
+                all_owned = all_owned && !x->owned.empty();
+        if (all_owned) ck.release_pages();
+    }
     return m;
 }
 
