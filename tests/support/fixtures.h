@@ -6,8 +6,14 @@
 
 #include <gtest/gtest.h>
 
+#include "core/error.h"
+
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,6 +29,25 @@ inline double max_abs_diff(const std::vector<float>& a, const std::vector<float>
     double m = 0.0;
     for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) m = std::max(m, std::abs(double(a[i]) - double(b[i])));
     return m;
+}
+
+// The message of the dlmscope::Error that f throws, or "(no error)".
+inline std::string message_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "(no error)";
+}
+
+// A fresh, empty directory under the system temp dir, unique to this process.
+inline std::filesystem::path temp_dir(const std::string& name) {
+    namespace fs = std::filesystem;
+    fs::path p = fs::temp_directory_path() / ("dlmscope-test-" + name + "-" + std::to_string(::getpid()));
+    fs::remove_all(p);
+    fs::create_directories(p);
+    return p;
 }
 
 template <typename T>

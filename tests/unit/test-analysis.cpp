@@ -11,6 +11,7 @@
 #include "capture/stats.h"
 #include "core/error.h"
 #include "core/npy.h"
+#include "support/fixtures.h"
 #include "tools/synthetic-run.h"
 
 #include <gmock/gmock.h>
@@ -29,21 +30,9 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-std::string message_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
+using test::message_of;
 
-fs::path temp_dir(const std::string& name) {
-    fs::path p = fs::temp_directory_path() / ("dlmscope-test-analysis-" + name + "-" + std::to_string(::getpid()));
-    fs::remove_all(p);
-    fs::create_directories(p);
-    return p;
-}
+fs::path temp_dir(const std::string& name) { return test::temp_dir("analysis-" + name); }
 
 // K×K matrices with known answers.
 std::vector<float> uniform(int K) { return std::vector<float>(static_cast<size_t>(K) * K, 1.0f / K); }

@@ -24,21 +24,8 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-std::string message_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
-
-fs::path temp_dir(const std::string& name) {
-    fs::path p = fs::temp_directory_path() / ("dlmscope-test-" + name + "-" + std::to_string(::getpid()));
-    fs::remove_all(p);
-    fs::create_directories(p);
-    return p;
-}
+using test::message_of;
+using test::temp_dir;
 
 // ---- selection ------------------------------------------------------------------------------
 
