@@ -17,4 +17,5 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDLMSCOPE_FATAL_WARN
 UNIT_TARGETS=$(sed -n 's/.*dlmscope_add_test(NAME \([^ ]*\).*/\1/p' tests/unit/tests.cmake)
 # shellcheck disable=SC2086
 cmake --build build-asan -j "$JOBS" --target $UNIT_TARGETS
-ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan -L unit --output-on-failure -j "$JOBS"
+ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0" \
+    ctest --test-dir build-asan -L unit --output-on-failure -j "$JOBS"

@@ -12,6 +12,7 @@
 // reference (double accumulation). Each table states its tolerance and why.
 #include "../../tools/checkpoint-writer.h"  // compiled into this test (tests/unit/tests.cmake)
 #include "engine/kernels/kernels.h"
+#include "support/fixtures.h"
 #include "engine/model/forward.h"
 
 #include "core/half.h"
@@ -329,7 +330,8 @@ tools::CheckpointSpec small_spec() {
 
 const std::string& small_checkpoint() {
     static const std::string dir = [] {
-        const std::string d = (std::filesystem::path(::testing::TempDir()) / "dlmscope-test-kernels-ckpt").string();
+        // One directory per process: ctest runs the test cases of this file in parallel processes.
+        const std::string d = test::temp_dir("kernels-ckpt").string();
         tools::write_random_checkpoint(d, small_spec());
         return d;
     }();
@@ -441,7 +443,7 @@ TEST(RandomCheckpoint, HubLayout) {
     }
 
     // Deterministic in the seed.
-    const std::string again = (fs::path(::testing::TempDir()) / "dlmscope-test-kernels-ckpt-again").string();
+    const std::string again = test::temp_dir("kernels-ckpt-again").string();
     tools::write_random_checkpoint(again, small_spec());
     for (const auto& f : ck.files()) {
         const std::string name = fs::path(f).filename().string();
