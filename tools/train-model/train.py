@@ -1,0 +1,317 @@
+#!/usr/bin/python3
+"""Train dlmscope's default model: a small MMaDA/LLaDA-architecture masked-diffusion language model.
+
+The network is the LLaDA "llama" block of the spec (RMSNorm, RoPE with rotate-half pairing, no causal
+mask, SwiGLU with ff_proj as the gate, untied head), written here in plain PyTorch (Debian's
+python3-torch). The objective is LLaDA's:
+
+* raw text (pre-training): draw t ~ U(eps, 1) per sequence, replace each token by the mask token with
+  probability t, and take the cross-entropy on the masked positions weighted by 1/t, averaged over
+  the batch's tokens;
+* prompt/answer pairs (LLaDA's SFT): the same, but only answer positions are masked; the answer is
+  followed by <|eot_id|> and padded with <|endoftext|> to the generation length, and the loss is
+  normalised by the answer length (padding included), as LLaDA's SFT guidelines do.
+
+The weights are written as bf16 safetensors shards with an index, the MMaDA config keys and the
+tokenizer files, i.e. the Hugging Face layout the engine loads for any MMaDA checkpoint.
+
+usage: train.py WORK MODEL_DIR [--steps N] [--seed S] ...   (see tools/train-model/train.sh)
+"""
+import argparse
+import json
+import math
+import os
+import random
+import struct
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+SPECIALS = ["<|startoftext|>", "<|endoftext|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|mdm_mask|>"]
+
+
+def rms_norm(x, w, eps):
+    return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
+
+
+class Model(torch.nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+        d, h, L, V = c["d_model"], c["mlp_hidden_size"], c["n_layers"], c["embedding_size"]
+        P = torch.nn.Parameter
+        std = c["init_std"]
+        self.wte = P(torch.randn(V, d) * std)
+        self.blocks = torch.nn.ModuleList()
+        for _ in range(L):
+            b = torch.nn.Module()
+            b.attn_norm = P(torch.ones(d))
+            b.q_proj = P(torch.randn(d, d) * std)
+            b.k_proj = P(torch.randn(d, d) * std)
+            b.v_proj = P(torch.randn(d, d) * std)
+            b.attn_out = P(torch.randn(d, d) * std / math.sqrt(2 * L))
+            b.ff_norm = P(torch.ones(d))
+            b.ff_proj = P(torch.randn(h, d) * std)
+            b.up_proj = P(torch.randn(h, d) * std)
+            b.ff_out = P(torch.randn(d, h) * std / math.sqrt(2 * L))
+            self.blocks.append(b)
+        self.ln_f = P(torch.ones(d))
+        self.ff_out = P(torch.randn(V, d) * std)
+
+    def rope(self, n):
+        hd = self.c["d_model"] // self.c["n_heads"]
+        inv = 1.0 / (self.c["rope_theta"] ** (torch.arange(0, hd, 2, dtype=torch.float32) / hd))
+        ang = torch.arange(n, dtype=torch.float32)[:, None] * inv[None, :]
+        return torch.cat([ang.cos(), ang.cos()], -1), torch.cat([ang.sin(), ang.sin()], -1)
+
+    def forward(self, x):
+        B, T = x.shape
+        H = self.c["n_heads"]
+        eps = self.c["rms_norm_eps"]
+        cos, sin = self.rope(T)
+
+        def rot(t):
+            t1, t2 = t.chunk(2, -1)
+            return t * cos + torch.cat([-t2, t1], -1) * sin
+
+        h = self.wte[x]
+        for b in self.blocks:
+            a = rms_norm(h, b.attn_norm, eps)
+            q, k, v = (F.linear(a, w).view(B, T, H, -1).transpose(1, 2) for w in (b.q_proj, b.k_proj, b.v_proj))
+            q, k = rot(q), rot(k)
+            p = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]), -1)
+            o = (p @ v).transpose(1, 2).reshape(B, T, -1)
+            h = h + F.linear(o, b.attn_out)
+            m = rms_norm(h, b.ff_norm, eps)
+            h = h + F.linear(F.silu(F.linear(m, b.ff_proj)) * F.linear(m, b.up_proj), b.ff_out)
+        return F.linear(rms_norm(h, self.ln_f, eps), self.ff_out)
+
+
+def make_config(a, n_ordinary):
+    """The MMaDA config keys (spec 2.1) for a model of the given sizes: the tokenizer's ordinary
+    tokens, its six special tokens, then the image codebook rows as in MMaDA checkpoints."""
+    V = n_ordinary + len(SPECIALS)
+    vocab = V + a.codebook
+    return {
+        "activation_type": "silu", "alibi": False, "alibi_bias_max": 8.0, "architectures": ["MMadaModelLM"],
+        "attention_dropout": 0.0, "attention_layer_norm": False, "attention_layer_norm_with_affine": True,
+        "bias_for_layer_norm": False, "block_group_size": 1, "block_type": "llama", "codebook_size": a.codebook,
+        "d_model": a.d_model, "embedding_dropout": 0.0, "embedding_size": vocab, "eos_token_id": n_ordinary + 1,
+        "flash_attention": False, "include_bias": False, "include_qkv_bias": False, "init_cutoff_factor": None,
+        "init_device": "meta", "init_fn": "mitchell", "init_std": 0.02, "input_emb_norm": False,
+        "layer_norm_type": "rms", "layer_norm_with_affine": True, "llm_vocab_size": V, "mask_token_id": n_ordinary + 5,
+        "max_sequence_length": 4096, "mlp_hidden_size": a.mlp_hidden, "mlp_ratio": a.mlp_hidden // a.d_model,
+        "model_type": "mmada", "multi_query_attention": None, "n_heads": a.n_heads, "n_kv_heads": a.n_heads,
+        "n_layers": a.n_layers, "new_vocab_size": vocab, "num_new_special_tokens": 0, "num_vq_tokens": 1024,
+        "pad_token_id": n_ordinary + 1, "precision": "amp_bf16", "pretrained_model_path": "dlmscope/mmada-fortunes-7m",
+        "residual_dropout": 0.0, "rms_norm_eps": 1e-05, "rope": True, "rope_full_precision": True,
+        "rope_theta": 500000.0, "scale_logits": False, "tie_word_embeddings": False,
+        "transformers_version": "4.46.3", "use_cache": False, "vocab_size": vocab, "w_clip_vit": False,
+        "weight_tying": False,
+    }
+
+
+class Batches:
+    """Training batches: raw-text windows and prompt/answer pairs bucketed by prompt length (no
+    padding inside the attention, which has no mask)."""
+
+    def __init__(self, ids, c, a, rng):
+        self.rng, self.a, self.c = rng, a, c
+        self.eos, self.mask = c["eos_token_id"], c["mask_token_id"]
+        stream = []
+        for r in ids["raw"]:
+            stream += r + [self.eos]
+        self.stream = np.array(stream, dtype=np.int64)
+        self.buckets = {}
+        for row in ids["sft"]:
+            for name, (p, ans) in row.items():
+                if len(ans) <= a.gen_length:
+                    self.buckets.setdefault(len(p), []).append((p, ans))
+        self.keys = sorted(self.buckets)
+        self.weights = [len(self.buckets[k]) for k in self.keys]
+        self.n_pairs = sum(self.weights)
+
+    def raw(self, B):
+        S = self.a.seq_len
+        starts = [self.rng.randrange(0, len(self.stream) - S) for _ in range(B)]
+        x = torch.from_numpy(np.stack([self.stream[s:s + S] for s in starts]))
+        return x, torch.ones_like(x, dtype=torch.bool), None
+
+    def sft(self, B):
+        k = self.rng.choices(self.keys, self.weights)[0]
+        rows = [self.rng.choice(self.buckets[k]) for _ in range(B)]
+        G = self.a.gen_length
+        x = torch.full((B, k + G), self.eos, dtype=torch.long)
+        for i, (p, ans) in enumerate(rows):
+            x[i, :k] = torch.tensor(p)
+            x[i, k:k + len(ans)] = torch.tensor(ans)
+        region = torch.zeros_like(x, dtype=torch.bool)
+        region[:, k:] = True
+        return x, region, G
+
+    def next(self, B, g):
+        x, region, ans_len = self.sft(B) if self.rng.random() < self.a.sft_share else self.raw(B)
+        return masked_loss_inputs(x, region, ans_len, self.mask, self.a.eps, g)
+
+
+def masked_loss_inputs(x, region, ans_len, mask_id, eps, g):
+    B = x.shape[0]
+    t = eps + (1 - eps) * torch.rand(B, 1, generator=g)
+    m = (torch.rand(x.shape, generator=g) < t) & region
+    noisy = torch.where(m, torch.full_like(x, mask_id), x)
+    norm = float(ans_len if ans_len else x.shape[1])
+    return noisy, x, m, t, norm
+
+
+def loss_of(model, noisy, x, m, t, norm):
+    logits = model(noisy)
+    ce = F.cross_entropy(logits[m], x[m], reduction="none")
+    weighted = (ce / t.expand_as(m)[m]).sum() / (x.shape[0] * norm)
+    return weighted, ce.sum().item(), int(m.sum())
+
+
+def heldout_loss(model, ids, c, a):
+    """Mean cross-entropy per masked token on held-out sayings at fixed mask rates (seeded)."""
+    g = torch.Generator().manual_seed(a.seed + 1)
+    tot, n = 0.0, 0
+    model.eval()
+    with torch.no_grad():
+        for r in ids["heldout"][:100]:
+            x = torch.tensor(r[: a.seq_len])[None]
+            for tm in (0.15, 0.5, 0.85):
+                m = torch.rand(x.shape, generator=g) < tm
+                if not m.any():
+                    continue
+                logits = model(torch.where(m, torch.full_like(x, c["mask_token_id"]), x))
+                tot += F.cross_entropy(logits[m], x[m], reduction="sum").item()
+                n += int(m.sum())
+    model.train()
+    return tot / max(n, 1)
+
+
+def save_safetensors(path, tensors):
+    header, blobs, off = {"__metadata__": {"format": "pt"}}, [], 0
+    for name, t in tensors.items():
+        b = t.detach().to(torch.bfloat16).contiguous().view(torch.int16).numpy().tobytes()
+        header[name] = {"dtype": "BF16", "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+    return off
+
+
+def export(model, c, out, shards):
+    """Hub layout: config.json, model-0000k-of-0000n.safetensors + index, tokenizer files."""
+    named = {"model.transformer.wte.weight": model.wte}
+    for i, b in enumerate(model.blocks):
+        for k in ("attn_norm", "q_proj", "k_proj", "v_proj", "attn_out", "ff_norm", "ff_proj", "up_proj", "ff_out"):
+            named[f"model.transformer.blocks.{i}.{k}.weight"] = getattr(b, k)
+    named["model.transformer.ln_f.weight"] = model.ln_f
+    named["model.transformer.ff_out.weight"] = model.ff_out
+    # Kind-grouped shards as on the hub: embeddings and head first, then the blocks in order.
+    names = list(named)
+    per = math.ceil(len(names) / shards)
+    weight_map, total = {}, 0
+    for s in range(shards):
+        part = names[s * per:(s + 1) * per]
+        fname = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
+        total += save_safetensors(os.path.join(out, fname), {n: named[n] for n in part})
+        weight_map.update({n: fname for n in part})
+    with open(os.path.join(out, "model.safetensors.index.json"), "w") as f:
+        json.dump({"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}, f, indent=2)
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(c, f, indent=2, sort_keys=True)
+    first_special = c["llm_vocab_size"] - len(SPECIALS)
+    tok = lambda s: {"content": s, "lstrip": False, "normalized": False, "rstrip": False, "single_word": False}
+    with open(os.path.join(out, "special_tokens_map.json"), "w") as f:
+        json.dump({"additional_special_tokens": [tok(s) for s in SPECIALS[2:5]], "bos_token": tok(SPECIALS[0]),
+                   "eos_token": tok(SPECIALS[1]), "mask_token": tok(SPECIALS[5]), "pad_token": tok(SPECIALS[1])}, f, indent=2)
+    template = ("{% for message in messages %}{% if loop.first %}{{ bos_token }}{% endif %}"
+                "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n' + (message['content'] | trim) + '<|eot_id|>' }}"
+                "{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n' }}{% endif %}")
+    with open(os.path.join(out, "tokenizer_config.json"), "w") as f:
+        json.dump({"add_bos_token": False, "add_eos_token": False,
+                   "added_tokens_decoder": {str(first_special + i): dict(tok(s), special=True) for i, s in enumerate(SPECIALS)},
+                   "additional_special_tokens": SPECIALS[2:5], "bos_token": SPECIALS[0], "chat_template": template,
+                   "clean_up_tokenization_spaces": False, "eos_token": SPECIALS[1], "mask_token": SPECIALS[5],
+                   "model_max_length": 4096, "pad_token": SPECIALS[1], "padding_side": "left",
+                   "tokenizer_class": "PreTrainedTokenizerFast"}, f, indent=2)
+    return total
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("work")
+    ap.add_argument("out")
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--d-model", dest="d_model", type=int, default=256)
+    ap.add_argument("--n-layers", dest="n_layers", type=int, default=6)
+    ap.add_argument("--n-heads", dest="n_heads", type=int, default=4)
+    ap.add_argument("--mlp-hidden", dest="mlp_hidden", type=int, default=768)
+    ap.add_argument("--codebook", type=int, default=32)
+    ap.add_argument("--gen-length", dest="gen_length", type=int, default=128)
+    ap.add_argument("--seq-len", dest="seq_len", type=int, default=160)
+    ap.add_argument("--sft-share", dest="sft_share", type=float, default=0.75)
+    ap.add_argument("--eps", type=float, default=1e-3)
+    ap.add_argument("--shards", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--eval-every", dest="eval_every", type=int, default=250)
+    a = ap.parse_args()
+
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    rng = random.Random(a.seed)
+    g = torch.Generator().manual_seed(a.seed)
+    with open(os.path.join(a.out, "tokenizer.json")) as f:
+        n_ordinary = len(json.load(f)["model"]["vocab"])
+    with open(os.path.join(a.work, "ids.json")) as f:
+        ids = json.load(f)
+    c = make_config(a, n_ordinary)
+    model = Model(c)
+    n_params = sum(p.numel() for p in model.parameters())
+    data = Batches(ids, c, a, rng)
+    print(f"model: {n_params / 1e6:.2f}M parameters ({c['n_layers']} layers, d={c['d_model']}, {c['n_heads']} heads, "
+          f"mlp {c['mlp_hidden_size']}, vocab {c['vocab_size']}); data: {len(data.stream)} raw tokens, "
+          f"{data.n_pairs} prompt/answer pairs", flush=True)
+
+    decay = [p for p in model.parameters() if p.dim() == 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=a.lr, betas=(0.9, 0.95))
+    t0, run_ce, run_n, run_w, last = time.time(), 0.0, 0, 0.0, 0
+    for step in range(1, a.steps + 1):
+        lr = a.lr * min(step / a.warmup, 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / a.steps)))
+        for grp in opt.param_groups:
+            grp["lr"] = lr
+        loss, ce, n = loss_of(model, *data.next(a.batch, g))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        run_ce, run_n, run_w = run_ce + ce, run_n + n, run_w + loss.item()
+        if step % 50 == 0 or step == a.steps:
+            el = time.time() - t0
+            print(f"step {step}/{a.steps}  loss {run_w / (step - last):.3f}  masked CE {run_ce / max(run_n, 1):.3f}  lr {lr:.2e}  "
+                  f"{el:.0f}s ({el / step:.2f}s/step)", flush=True)
+            run_ce, run_n, run_w, last = 0.0, 0, 0.0, step
+        if step % a.eval_every == 0 or step == a.steps:
+            print(f"  held-out masked CE {heldout_loss(model, ids, c, a):.3f}", flush=True)
+            export(model, c, a.out, a.shards)  # a usable checkpoint at every evaluation
+    total = export(model, c, a.out, a.shards)
+    print(f"wrote {a.out}: {total} bytes of bf16 weights; training took {time.time() - t0:.0f}s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
