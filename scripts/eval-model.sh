@@ -7,9 +7,9 @@
 # usage: scripts/eval-model.sh [MODEL_DIR] [BASELINE_DIR]      results go to ${OUT:-out/eval}
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MODEL="${1:-models/mmada-fortunes-7m}"
+MODEL="${1:-models/mmada-fortunes}"
 BASE="${2:-models/mmada-tiny-random}"
-HELDOUT="${HELDOUT:-models/mmada-fortunes-7m/heldout.json}"
+HELDOUT="${HELDOUT:-models/mmada-fortunes/heldout.json}"
 OUT="${OUT:-out/eval}"
 RUNS="${RUNS:-4}"   # held-out prompts captured for the attention summary
 [ -x build/dlmscope ] && [ -x build/tools/dlmscope-eval-model ] || bash scripts/build.sh

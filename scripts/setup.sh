@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package that dlmscope's build, tests and benchmarks need.
 # Idempotent: packages already present are skipped. Run as root (or with sudo available).
+# Retraining the default model needs more (fortunes, python3-torch, nodejs): see docs/default-model.md.
 set -euo pipefail
 
 PACKAGES=(
@@ -12,6 +13,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-numpy
   chromium poppler-utils time libxml2-utils
+  wamerican  # the word list of scripts/eval-model.sh and the default-model quality test
 )
 
 missing=()

@@ -29,7 +29,7 @@ for (const [i, text] of texts.entries()) {
   const enc = await tok.encode(text, null, { addSpecialTokens: false })
   const ids = enc.getIds()
   lines.push(JSON.stringify({
-    kind: 'encode', tokenizer: 'mmada-fortunes-7m', case: i, text, ids, tokens: enc.getTokens(),
+    kind: 'encode', tokenizer: 'mmada-fortunes', case: i, text, ids, tokens: enc.getTokens(),
     decode: await tok.decode(ids, false), decode_skip_special: await tok.decode(ids, true),
   }))
 }

@@ -4,12 +4,12 @@
 # Every step is seeded; the command and its wall time are in docs/default-model.md.
 #
 # usage: tools/train-model/train.sh [OUT_DIR] [extra train.py options]
-#   OUT_DIR defaults to models/mmada-fortunes-7m; WORK (default /tmp/dlmscope-train) holds the
+#   OUT_DIR defaults to models/mmada-fortunes; WORK (default /tmp/dlmscope-train) holds the
 #   intermediate text and token files.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
-OUT="${1:-$ROOT/models/mmada-fortunes-7m}"
+OUT="${1:-$ROOT/models/mmada-fortunes}"
 shift || true
 WORK="${WORK:-/tmp/dlmscope-train}"
 PY=/usr/bin/python3  # Debian's interpreter: python3-torch and python3-numpy live there
