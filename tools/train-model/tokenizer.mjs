@@ -10,7 +10,7 @@
 // first VOCAB - 256 merges, which is what a trainer stopped at that size learns (BPE merges are
 // chosen greedily, one at a time, so a shorter run is a prefix of a longer one).
 // Writes WORK/ids.json: {"sft": [{"mmada": [prompt ids, answer ids], "llada": [...]}, ...],
-//                        "raw": [ids, ...], "heldout": [ids, ...]}.
+//                        "raw": [ids, ...], "heldout": [ids, ...], "separator": ids of "\n\n"}.
 import fs from 'node:fs'
 import path from 'node:path'
 import tk from 'tokenizers'
@@ -74,7 +74,7 @@ const header = nl => `<|startoftext|><|start_header_id|>user<|end_header_id|>${n
 const genPrompt = nl => `<|eot_id|><|start_header_id|>assistant<|end_header_id|>${nl}`
 const texts = JSON.parse(fs.readFileSync(path.join(work, 'texts.json'), 'utf8'))
 const held = JSON.parse(fs.readFileSync(path.join(work, 'heldout.json'), 'utf8'))
-const out = { sft: [], raw: [], heldout: [] }
+const out = { sft: [], raw: [], heldout: [], separator: await ids('\n\n') }
 for (const [prompt, answer] of texts.sft) {
   const row = {}
   for (const [name, nl] of [['mmada', '\n'], ['llada', '\n\n']]) {

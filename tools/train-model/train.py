@@ -8,9 +8,9 @@ python3-torch). The objective is LLaDA's:
 * raw text (pre-training): draw t ~ U(eps, 1) per sequence, replace each token by the mask token with
   probability t, and take the cross-entropy on the masked positions weighted by 1/t, averaged over
   the batch's tokens;
-* prompt/answer pairs (LLaDA's SFT): the same, but only answer positions are masked; the answer is
-  followed by <|eot_id|> and padded with <|endoftext|> to the generation length, and the loss is
-  normalised by the answer length (padding included), as LLaDA's SFT guidelines do.
+* prompt/answer pairs (LLaDA's SFT): the same, but only answer positions are masked, and the loss
+  is normalised by the length of the answer region (the generation length). The region holds the
+  answer and then more sayings (see Batches), not <|endoftext|> padding.
 
 The weights are written as bf16 safetensors shards with an index, the MMaDA config keys and the
 tokenizer files, i.e. the Hugging Face layout the engine loads for any MMaDA checkpoint.
@@ -145,18 +145,30 @@ def make_config(a, n_ordinary):
 
 class Batches:
     """Training batches: raw-text windows and prompt/answer pairs bucketed by prompt length (no
-    padding inside the attention, which has no mask)."""
+    padding inside the attention, which has no mask).
+
+    Sayings are joined by a blank line ("\n\n"), never by <|endoftext|>: the answer region of a pair
+    is the answer, a blank line, then following sayings of the training text, cut at the generation
+    length. (LLaDA pads answers with <|endoftext|>; a model this small then learns the padding's
+    marginal, predicts <|endoftext|> nearly everywhere, and greedy low-confidence decoding commits it
+    first, leaving an empty answer. Filled answer regions make it write text at every position.)"""
 
     def __init__(self, ids, c, a, rng):
         self.rng, self.a, self.c = rng, a, c
-        self.eos, self.mask = c["eos_token_id"], c["mask_token_id"]
-        stream = []
+        self.mask = c["mask_token_id"]
+        self.eot = c["eos_token_id"] + 3  # <|eot_id|>
+        sep = ids["separator"]
+        stream, self.starts = [], []
         for r in ids["raw"]:
-            stream += r + [self.eos]
+            self.starts.append(len(stream))
+            stream += r + sep
         self.stream = np.array(stream, dtype=np.int64)
+        self.sep = sep
         self.buckets = {}
         for row in ids["sft"]:
             for name, (p, ans) in row.items():
+                if ans and ans[-1] == self.eot:
+                    ans = ans[:-1]
                 if len(ans) <= a.gen_length:
                     self.buckets.setdefault(len(p), []).append((p, ans))
         self.keys = sorted(self.buckets)
@@ -173,10 +185,12 @@ class Batches:
         k = self.rng.choices(self.keys, self.weights)[0]
         rows = [self.rng.choice(self.buckets[k]) for _ in range(B)]
         G = self.a.gen_length
-        x = torch.full((B, k + G), self.eos, dtype=torch.long)
+        x = torch.empty((B, k + G), dtype=torch.long)
         for i, (p, ans) in enumerate(rows):
+            start = self.rng.choice(self.starts[:-G])
+            fill = (ans + self.sep + self.stream[start:start + G].tolist())[:G]
             x[i, :k] = torch.tensor(p)
-            x[i, k:k + len(ans)] = torch.tensor(ans)
+            x[i, k:] = torch.tensor(fill)
         region = torch.zeros_like(x, dtype=torch.bool)
         region[:, k:] = True
         return x, region, G
@@ -281,7 +295,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("work")
     ap.add_argument("out")
-    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--steps", type=int, default=1100)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--warmup", type=int, default=100)
