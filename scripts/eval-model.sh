@@ -26,8 +26,8 @@ for m in "$MODEL" "$BASE"; do
   for i in $(seq 0 $((RUNS - 1))); do
     prompt=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["prompts"][int(sys.argv[2])])' "$HELDOUT" "$i")
     rm -rf "$OUT/$name-run$i" "$OUT/$name-analysis$i"
-    ./build/dlmscope generate "$prompt" --model "$m" --visualize-attention --out "$OUT/$name-run$i" > /dev/null
-    ./build/dlmscope analyze --input "$OUT/$name-run$i" --output "$OUT/$name-analysis$i" --no-visualizations > /dev/null
+    ./build/dlmscope generate "$prompt" --model "$m" --visualize-attention --out "$OUT/$name-run$i" > /dev/null 2>&1
+    ./build/dlmscope analyze --input "$OUT/$name-run$i" --output "$OUT/$name-analysis$i" --no-visualizations > /dev/null 2>&1
     files+=("$OUT/$name-analysis$i/report.json")
   done
   reports[$name]=$(IFS=,; echo "${files[*]}")

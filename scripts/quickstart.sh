@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # The README's first command: install the Debian packages, build, and run the main job on the
-# bundled default model — generate with attention capture, analyse, draw the figures and write the
-# offline viewer — printing where everything went.
+# bundled default model (models/mmada-fortunes, docs/default-model.md) — generate with attention
+# capture, analyse, draw the figures and write the offline viewer — printing where everything went.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
 OUT=${OUT:-logs}
 ANALYSIS=${ANALYSIS:-attention_analysis}
-PROMPT=${PROMPT:-What is the capital of France?}
-echo "== dlmscope inspect models/mmada-tiny-random"
-./build/dlmscope inspect models/mmada-tiny-random
+PROMPT=${PROMPT:-Tell me a fortune about computers.}
+echo "== dlmscope inspect models/mmada-fortunes"
+./build/dlmscope inspect models/mmada-fortunes
 echo
 echo "== dlmscope generate \"$PROMPT\" --visualize-attention"
 ./build/dlmscope generate "$PROMPT" --gen-length 128 --block-length 32 --steps 128 --visualize-attention --out "$OUT"
