@@ -170,6 +170,9 @@ int main(int argc, char** argv) {
                                        {"texts", used},
                                        {"settings", {{"gen_length", p.gen_length}, {"steps", p.steps}, {"block_length", p.block_length}}},
                                        {"answers", answers}});
+    } catch (const json::exception& e) {
+        fmt::print(stderr, "dlmscope-eval-model: error: {}: {}\n", heldout_path, e.what());
+        return 1;
     } catch (const Error& e) {
         fmt::print(stderr, "dlmscope-eval-model: error: {}\n", e.what());
         return 1;
