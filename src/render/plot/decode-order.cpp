@@ -37,12 +37,7 @@ void draw_decode_order_figure(const analysis::RunReader& run, const RunInfo& inf
     const double font = std::clamp(cx * 0.88, 5.0, 7.5);
     const double label_h = labels.empty() ? 0 : 4 + 4 + 3 + label_extent(labels, font);
     const double y_axis = 44;
-    TextStyle ts;
-    ts.size = 13;
-    ts.bold = true;
-    TextStyle ss;
-    ss.size = 8;
-    ss.color = palette::kMuted;
+    const TextStyle ts = title_style(), ss = subtitle_style();
     const std::string title = fmt::format("Decode order · {} generated positions committed over {} steps", G, T);
     const bool random = info.remasking == "random";
     const std::string sub = fmt::format(

@@ -148,12 +148,7 @@ void draw_evolution_figure(const analysis::RunReader& run, const RunInfo& info, 
         "query rows: generated positions ({}–{}) · one curve per layer, coloured by depth · dashed lines: block starts "
         "({} blocks × {} steps) · {}",
         info.prompt_length, info.canvas_length - 1, info.num_blocks, info.steps_per_block, info.run_name);
-    TextStyle ts;
-    ts.size = 13;
-    ts.bold = true;
-    TextStyle ss;
-    ss.size = 8;
-    ss.color = palette::kMuted;
+    const TextStyle ts = title_style(), ss = subtitle_style();
     const double W = std::max({W0, Figure::measure(title, ts).w + 2 * kMargin, Figure::measure(sub, ss).w + 2 * kMargin});
     const double title_h = ts.size * 1.35 + ss.size * 1.45 + 10;
 

@@ -103,4 +103,18 @@ inline constexpr Rgb kClassGenerated{0.45, 0.72, 0.45};  // committed generated
 inline constexpr Rgb kClassMasked{0.82, 0.82, 0.82};     // still masked
 }  // namespace palette
 
+// The title line (13 pt bold) and subtitle lines (8 pt, muted) every figure starts with.
+inline TextStyle title_style() {
+    TextStyle t;
+    t.size = 13;
+    t.bold = true;
+    return t;
+}
+inline TextStyle subtitle_style() {
+    TextStyle t;
+    t.size = 8;
+    t.color = palette::kMuted;
+    return t;
+}
+
 }  // namespace dlmscope::render

@@ -76,12 +76,7 @@ void draw_grid_figure(const analysis::RunReader& run, const RunInfo& info, const
         info.block_of_step(s.step), info.num_blocks - 1, q.begin, q.end - 1, k.begin, k.end - 1, info.canvas_length - 1,
         info.prompt_length - 1, opt.scale == ScaleKind::log ? "log" : "linear", info.run_name) +
                             (info.pieces.empty() ? " · incomplete run: labels are token ids (#id)" : "");
-    TextStyle ts;
-    ts.size = 13;
-    ts.bold = true;
-    TextStyle ss;
-    ss.size = 8;
-    ss.color = palette::kMuted;
+    const TextStyle ts = title_style(), ss = subtitle_style();
     const double title_h = ts.size * 1.35 + ss.size * 1.45 + 10;
 
     const double x0 = kMargin + row_title + mg.left;

@@ -184,12 +184,7 @@ void draw_heatmap_figure(const analysis::RunReader& run, const RunInfo& info, co
                                          info.prompt_length - 1, run.captured_layers().size(), run.n_layers(),
                                          info.run_name) +
                              (info.pieces.empty() ? " · incomplete run: labels are token ids (#id)" : "");
-    TextStyle ts;
-    ts.size = 13;
-    ts.bold = true;
-    TextStyle ss;
-    ss.size = 8;
-    ss.color = palette::kMuted;
+    const TextStyle ts = title_style(), ss = subtitle_style();
     const double title_h = ts.size * 1.35 + 2 * ss.size * 1.45 + 10;
 
     // Geometry.
