@@ -6,6 +6,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import tk from 'tokenizers'
+import { chatPrompt } from './chat.mjs'
 
 const [modelDir, outPath] = process.argv.slice(2)
 if (!modelDir || !outPath) {
@@ -14,7 +15,7 @@ if (!modelDir || !outPath) {
 }
 const tok = tk.Tokenizer.fromFile(path.join(modelDir, 'tokenizer.json'))
 const held = JSON.parse(fs.readFileSync(path.join(modelDir, 'heldout.json'), 'utf8'))
-const chat = p => `<|startoftext|><|start_header_id|>user<|end_header_id|>\n${p}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n`
+const chat = p => chatPrompt(p, '\n')
 const edge = [
   '', ' ', '\n\n', '  leading and trailing  ', 'tabs\tand\r\nwindows lines', "It's, isn't, we'll, they'VE",
   '1234567 + 89 = 1234656', 'naïve café résumé', 'Ελληνικά και русский', '日本語のテキスト', 'emoji 🎉🚀 done',

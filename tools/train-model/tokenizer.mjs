@@ -14,6 +14,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import tk from 'tokenizers'
+import { chatPrompt } from './chat.mjs'
 
 const { Tokenizer } = tk
 const [work, modelDir, vocabArg] = process.argv.slice(2)
@@ -70,15 +71,13 @@ fs.rmSync(path.join(work, 'tokenizer-trained.json'))
 // 3. Encode with the saved file, as every user of it will.
 const tok = Tokenizer.fromFile(path.join(modelDir, 'tokenizer.json'))
 const ids = async s => (await tok.encode(s, null, { addSpecialTokens: false })).getIds()
-const header = nl => `<|startoftext|><|start_header_id|>user<|end_header_id|>${nl}`
-const genPrompt = nl => `<|eot_id|><|start_header_id|>assistant<|end_header_id|>${nl}`
 const texts = JSON.parse(fs.readFileSync(path.join(work, 'texts.json'), 'utf8'))
 const held = JSON.parse(fs.readFileSync(path.join(work, 'heldout.json'), 'utf8'))
 const out = { sft: [], raw: [], heldout: [], separator: await ids('\n\n') }
 for (const [prompt, answer] of texts.sft) {
   const row = {}
   for (const [name, nl] of [['mmada', '\n'], ['llada', '\n\n']]) {
-    const p = header(nl) + prompt + genPrompt(nl)
+    const p = chatPrompt(prompt, nl)
     const pi = await ids(p)
     const all = await ids(p + answer + '<|eot_id|>')
     if (all.slice(0, pi.length).join() !== pi.join()) throw new Error(`prompt does not encode as a prefix: ${prompt}`)
