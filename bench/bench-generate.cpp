@@ -174,7 +174,7 @@ int run(const Args& a) {
     const GemmRate peak = *std::max_element(rates.begin(), rates.end(), [](auto& x, auto& y) { return x.gflops < y.gflops; });
 
     LoadOptions lo;
-    lo.precision = parse_weight_precision(a.weights);
+    lo.weights = parse_weight_precision(a.weights);
     const auto t_load = clock_type::now();
     const auto model = Model::load(a.model, lo);
     const double load_s = seconds_since(t_load);

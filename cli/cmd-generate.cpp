@@ -41,7 +41,8 @@ struct GenerateArgs {
     std::string out = "logs";
     std::string manifest = "generation_with_attention.json";
     int threads = 0;
-    std::string backend = "fast";
+    std::string backend = "auto";
+    std::string precision = "f32";
     std::string weights = "auto";
     int64_t mask_id = -1;
     bool logits_eos_inf = false;
@@ -85,7 +86,9 @@ int run_generate(const GenerateArgs& a) {
     const std::string model_dir = a.model.empty() ? default_model_dir() : a.model;
     if (model_dir.empty()) fail("no model given: pass --model DIR or set DLMSCOPE_MODEL");
     LoadOptions lo;
-    lo.precision = parse_weight_precision(a.weights);
+    lo.weights = parse_weight_precision(a.weights);
+    lo.backend = a.backend == "fast" ? "auto" : a.backend;  // "fast": the old spelling of auto
+    lo.precision = kernels::parse_precision(a.precision);
     auto model = Model::load(model_dir, lo);
     const ModelConfig& c = model->config();
     Tokenizer tok = Tokenizer::load(model_dir);
@@ -115,7 +118,6 @@ int run_generate(const GenerateArgs& a) {
     p.remasking = parse_remasking(a.remasking);
     p.flavor = a.sampler == "auto" ? (c.model_type == "llada" ? SamplerFlavor::llada : SamplerFlavor::mmada)
                                    : parse_sampler_flavor(a.sampler);
-    p.backend = a.backend == "reference" ? Backend::reference : Backend::fast;
     if (a.mask_id >= 0) p.mask_id = static_cast<int32_t>(a.mask_id);
     else if (auto m = tok.token_to_id("<|mdm_mask|>")) p.mask_id = *m;
     else p.mask_id = c.mask_token_id;
@@ -135,7 +137,8 @@ int run_generate(const GenerateArgs& a) {
                    {"seed", a.seed}, {"mask_id", p.mask_id}, {"sampler", sampler_flavor_name(p.flavor)},
                    {"template", a.prompt_ids.empty() ? (tmpl == ChatTemplate::llada ? "llada" : tmpl == ChatTemplate::mmada ? "mmada" : "none") : "ids"},
                    {"logits_eos_inf", p.logits_eos_inf}, {"confidence_eos_eot_inf", p.confidence_eos_eot_inf},
-                   {"backend", a.backend}, {"threads", kernels::threads()}};
+                   {"backend", model->backend().name()}, {"isa", model->backend().isa()},
+                   {"precision", kernels::precision_name(model->precision())}, {"threads", kernels::threads()}};
 
     // Capture: --visualize-attention, or any --capture-* option, turns it on (and implies history).
     const bool capture = a.visualize_attention || !a.capture_steps.empty() || !a.capture_layers.empty() ||
@@ -187,6 +190,9 @@ int run_generate(const GenerateArgs& a) {
     std::signal(SIGTERM, on_signal);
     // A file-size limit (ulimit -f) must surface as a write error ("File too large"), not kill us.
     std::signal(SIGXFSZ, SIG_IGN);
+    if (!a.quiet)
+        fmt::print(stderr, "dlmscope: backend {} ({}), precision {}, {} threads\n", model->backend().name(), model->backend().isa(),
+                   kernels::precision_name(model->precision()), kernels::threads());
     Progress bar("generate", p.steps, !a.quiet);
     SeededNoise noise(a.seed);
     GenerateHooks hooks;
@@ -284,8 +290,14 @@ Runner add_generate(CLI::App& app) {
     cmd->add_option("--out", a->out, "Run directory for --save-history")->default_val("logs");
     cmd->add_option("--manifest", a->manifest, "Manifest file name inside --out")->default_val("generation_with_attention.json");
     cmd->add_option("--threads", a->threads, "Threads (0 = all cores)")->default_val(0)->check(CLI::NonNegativeNumber);
-    cmd->add_option("--backend", a->backend, "fast (BLAS) or reference (scalar oracle)")->default_val("fast")
-        ->check(CLI::IsMember({"fast", "reference"}));
+    std::vector<std::string> names = {"auto"};
+    for (const kernels::Backend* b : kernels::backends()) names.push_back(b->name());
+    cmd->add_option("--backend", a->backend,
+                    "Kernels: auto (the fastest this CPU runs) or one of " + fmt::format("{}", fmt::join(names.begin() + 1, names.end(), ", ")) +
+                        " (this machine: " + kernels::available_backend_names() + ")")
+        ->default_val("auto")->check(CLI::IsMember(names) | CLI::IsMember({"fast"}));
+    cmd->add_option("--precision", a->precision, "Matrix products in f32 (as the official code in f32; default) or bf16 (bf16 inputs, f32 sums)")
+        ->default_val("f32")->check(CLI::IsMember({"f32", "bf16"}));
     cmd->add_option("--weights", a->weights, "Weight precision in memory: auto, f32 or native (bf16 stays bf16)")
         ->default_val("auto")->check(CLI::IsMember({"auto", "f32", "native"}));
     cmd->add_flag("--quiet,-q", a->quiet, "No progress or summary on stderr");

@@ -1,5 +1,6 @@
 // `dlmscope inspect MODEL_DIR`: config, parameter count, dtypes, shards, and the memory a run needs.
 #include "cli/commands.h"
+#include "engine/kernels/cpu-features.h"
 #include "engine/model/model.h"
 
 #include <fmt/format.h>
@@ -23,12 +24,17 @@ std::string human_bytes(double b) {
 struct InspectArgs {
     std::string model;
     int canvas = 160;
-    std::string precision = "auto";
+    std::string weights = "auto";
+    std::string backend = "auto";
+    std::string precision = "f32";
 };
 
 int run_inspect(const InspectArgs& a) {
     LoadOptions lo;
-    lo.precision = parse_weight_precision(a.precision);
+    lo.weights = parse_weight_precision(a.weights);
+    lo.backend = a.backend;
+    lo.precision = kernels::parse_precision(a.precision);
+    lo.prepare = false;  // the tensors are bound and checked; nothing is widened or packed
     auto model = Model::load(a.model, lo);
     const ModelConfig& c = model->config();
     const SafetensorsCheckpoint& ck = model->checkpoint();
@@ -58,10 +64,15 @@ int run_inspect(const InspectArgs& a) {
     // Working memory of one forward at the given canvas length (f32 activations).
     const double L = a.canvas, d = c.d_model, kv = static_cast<double>(c.n_kv_heads) * c.head_dim, f = c.mlp_hidden;
     const double act = 4.0 * (4 * L * d + 2 * L * kv + c.n_heads * L * L + 2 * L * f + L * c.output_width);
-    fmt::print("weights        {} in memory ({})\n", human_bytes(static_cast<double>(model->weight_bytes_resident())),
-               model->widened() ? "widened to f32" : "stored dtype, memory-mapped");
+    const kernels::Backend& b = model->backend();
+    const WeightMemory plan = plan_weight_memory(c, model->weight_bytes_resident(), lo, b);
+    fmt::print("cpu            {} ({})\n", kernels::cpu_features().model, kernels::cpu_features().flags());
+    fmt::print("backend        {} ({}); available: {}\n", b.name(), b.isa(), kernels::available_backend_names());
+    fmt::print("precision      {}\n", kernels::precision_name(lo.precision));
+    fmt::print("weights        {} in memory ({})\n", human_bytes(static_cast<double>(plan.bytes)),
+               plan.widen ? "widened to f32" : "stored dtype, mapped or packed once by the backend");
     fmt::print("activations    {} for a {}-token canvas\n", human_bytes(act), a.canvas);
-    fmt::print("run needs      about {}\n", human_bytes(static_cast<double>(model->weight_bytes_resident()) + act));
+    fmt::print("run needs      about {}\n", human_bytes(static_cast<double>(plan.bytes) + act));
     return 0;
 }
 
@@ -73,8 +84,11 @@ Runner add_inspect(CLI::App& app) {
     cmd->add_option("model", args->model, "Checkpoint directory (Hugging Face layout)")->required();
     cmd->add_option("--canvas", args->canvas, "Canvas length (prompt + generation) for the memory estimate")
         ->default_val(160)->check(CLI::PositiveNumber);
-    cmd->add_option("--weights", args->precision, "Weight precision in memory: auto, f32 or native")
+    cmd->add_option("--weights", args->weights, "Weight precision in memory: auto, f32 or native")
         ->default_val("auto")->check(CLI::IsMember({"auto", "f32", "native"}));
+    cmd->add_option("--backend", args->backend, "Backend to plan for: auto or a name (see generate --help)")->default_val("auto");
+    cmd->add_option("--precision", args->precision, "Precision to plan for: f32 or bf16")->default_val("f32")
+        ->check(CLI::IsMember({"f32", "bf16"}));
     return [args] { return run_inspect(*args); };
 }
 

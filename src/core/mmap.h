@@ -33,4 +33,8 @@ private:
     std::string path_;
 };
 
+// Drops the pages lying wholly inside [p, p + n) of a read-only file mapping from memory (they are
+// re-read from the file if touched again): a weight packed into its own buffer gives back its source.
+void release_mapped_range(const void* p, size_t n);
+
 }  // namespace dlmscope

@@ -1,4 +1,5 @@
 target_sources(dlmscope_core PRIVATE
+    src/core/dtype.cpp
     src/core/error.cpp
     src/core/file.cpp
     src/core/json.cpp

@@ -2,13 +2,16 @@
 //
 // Tolerances (MANIFEST.md section 6): two fp32 implementations differ by about 1e-5 on logits of
 // magnitude ~16, 2e-6 on hidden states and attention probabilities; RoPE tables within 1 ulp.
-// Token ids, every per-step canvas and the committed positions must match exactly.
+// Token ids, every per-step canvas and the committed positions must match exactly. Every test runs
+// on every backend in the registry at f32 precision (one this CPU cannot run is skipped, saying so).
 #include "engine/kernels/kernels.h"
 #include "engine/model/forward.h"
 #include "engine/sampler/diffusion.h"
 #include "support/fixtures.h"
 
+#include <algorithm>
 #include <map>
+#include <tuple>
 
 namespace dlmscope {
 namespace {
@@ -20,9 +23,38 @@ constexpr double kLogitTol = 2e-5;
 constexpr double kHiddenTol = 2e-6;
 constexpr double kAttnTol = 2e-6;
 
-const Model& tiny_model() {
-    static std::unique_ptr<Model> m = Model::load(test::tiny_checkpoint());
+// The tiny model loaded for one backend (f32 precision), once per process.
+const Model& tiny_model(const std::string& backend = "reference") {
+    static std::map<std::string, std::unique_ptr<Model>> models;
+    auto& m = models[backend];
+    if (!m) {
+        LoadOptions lo;
+        lo.backend = backend;
+        m = Model::load(test::tiny_checkpoint(), lo);
+    }
     return *m;
+}
+
+std::vector<std::string> backend_names() {
+    std::vector<std::string> names;
+    for (const kernels::Backend* b : kernels::backends()) names.push_back(b->name());
+    return names;
+}
+
+const kernels::Backend& backend_named(const std::string& name) {
+    return **std::find_if(kernels::backends().begin(), kernels::backends().end(), [&](auto* be) { return name == be->name(); });
+}
+
+// Skips the test when this CPU cannot run the backend.
+#define DLM_SKIP_UNAVAILABLE(backend_name)                                                          \
+    if (!backend_named(backend_name).available())                                                   \
+    GTEST_SKIP() << "backend " << (backend_name) << " needs " << backend_named(backend_name).isa() \
+                 << ": not on this CPU"
+
+std::string run_backend_name(const ::testing::TestParamInfo<std::tuple<std::string, std::string>>& info) {
+    std::string n = std::get<0>(info.param) + "_" + std::get<1>(info.param);
+    std::replace(n.begin(), n.end(), '-', '_');
+    return n;
 }
 
 struct RunFixture {
@@ -74,18 +106,18 @@ public:
     std::map<std::pair<int, int>, std::vector<std::vector<float>>> maps;
 };
 
-class ForwardParity : public ::testing::TestWithParam<std::tuple<std::string, Backend>> {};
+class ForwardParity : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
 
 TEST_P(ForwardParity, Step0LogitsHiddenAttention) {
     const auto& [name, backend] = GetParam();
+    DLM_SKIP_UNAVAILABLE(backend);
     const RunFixture r = load_run(name);
-    const Model& m = tiny_model();
+    const Model& m = tiny_model(backend);
     const int L = r.L, V = m.config().output_width;
     const std::vector<int32_t> x(r.history.begin(), r.history.begin() + L);
 
     ForwardState st;
     ForwardOptions fo;
-    fo.backend = backend;
     KeepAll tap;
     fo.tap = &tap;
     std::vector<float> hidden, logits;
@@ -125,12 +157,7 @@ TEST_P(ForwardParity, Step0LogitsHiddenAttention) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllRuns, ForwardParity,
-                         ::testing::Combine(::testing::ValuesIn(kRuns), ::testing::Values(Backend::reference, Backend::fast)),
-                         [](const auto& param_info) {
-                             std::string n = std::get<0>(param_info.param) + (std::get<1>(param_info.param) == Backend::fast ? "_fast" : "_ref");
-                             std::replace(n.begin(), n.end(), '-', '_');
-                             return n;
-                         });
+                         ::testing::Combine(::testing::ValuesIn(kRuns), ::testing::ValuesIn(backend_names())), run_backend_name);
 
 TEST(RopeParity, TablesWithinOneUlp) {
     const RunFixture r = load_run("t0");
@@ -146,7 +173,7 @@ TEST(RopeParity, TablesWithinOneUlp) {
 // Every step's logits over the generation area (t0 records them all), teacher-forced.
 TEST(ForwardParityAllSteps, T0LogitsEveryStep) {
     const RunFixture r = load_run("t0");
-    const Model& m = tiny_model();
+    const Model& m = tiny_model(kernels::select_backend("auto").name());
     const int L = r.L, P = static_cast<int>(r.prompt.size()), G = L - P, V = m.config().output_width;
     const NpyArray all = read_npy(run_dir("t0") + "/logits_gen_all_steps.npy");  // [T, 1, G, V]
     const std::vector<float> want = all.as_f32();
@@ -168,12 +195,12 @@ TEST(ForwardParityAllSteps, T0LogitsEveryStep) {
 
 // ---- the sampler: tokens, every canvas, every committed position ------------------------------
 
-class SamplerParity : public ::testing::TestWithParam<std::tuple<std::string, Backend>> {};
+class SamplerParity : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
 
 TEST_P(SamplerParity, CanvasesAndTokensExact) {
     const auto& [name, backend] = GetParam();
+    DLM_SKIP_UNAVAILABLE(backend);
     RunFixture r = load_run(name);
-    r.params.backend = backend;
     const std::string dir = run_dir(name);
     const bool has_gumbel = r.params.temperature > 0.0;
     const bool has_remask = r.params.remasking == Remasking::random;
@@ -182,7 +209,7 @@ TEST_P(SamplerParity, CanvasesAndTokensExact) {
     KeepAll tap;
     GenerateHooks hooks;
     hooks.tap = &tap;
-    const GenerateResult res = generate(tiny_model(), r.prompt, r.params, noise, hooks);
+    const GenerateResult res = generate(tiny_model(backend), r.prompt, r.params, noise, hooks);
 
     EXPECT_EQ(res.canvas, r.tokens) << name << ": final canvas";
     ASSERT_EQ(res.history.size(), r.history.size());
@@ -215,12 +242,7 @@ TEST_P(SamplerParity, CanvasesAndTokensExact) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllRuns, SamplerParity,
-                         ::testing::Combine(::testing::ValuesIn(kRuns), ::testing::Values(Backend::reference, Backend::fast)),
-                         [](const auto& param_info) {
-                             std::string n = std::get<0>(param_info.param) + (std::get<1>(param_info.param) == Backend::fast ? "_fast" : "_ref");
-                             std::replace(n.begin(), n.end(), '-', '_');
-                             return n;
-                         });
+                         ::testing::Combine(::testing::ValuesIn(kRuns), ::testing::ValuesIn(backend_names())), run_backend_name);
 
 }  // namespace
 }  // namespace dlmscope

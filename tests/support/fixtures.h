@@ -24,10 +24,16 @@ inline std::string tiny_checkpoint() { return fixtures() + "/mmada-tiny/checkpoi
 inline std::string run_dir(const std::string& name) { return fixtures() + "/mmada-tiny/runs/" + name; }
 
 // Largest |a - b| over two equally sized arrays; fails the test on a size mismatch.
+// Largest |a − b|, or NaN when any difference is NaN (a NaN output, or Inf against Inf): every
+// `EXPECT_LT(max_abs_diff(...), tol)` then fails instead of std::max skipping the NaN.
 inline double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
     EXPECT_EQ(a.size(), b.size());
     double m = 0.0;
-    for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) m = std::max(m, std::abs(double(a[i]) - double(b[i])));
+    for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+        const double d = std::abs(double(a[i]) - double(b[i]));
+        if (std::isnan(d)) return NAN;
+        m = std::max(m, d);
+    }
     return m;
 }
 

@@ -222,8 +222,9 @@ TEST(Checkpoint, ShardHeaderParses) {
 
 TEST(Checkpoint, NativeAndWidenedWeightsAgree) {
     LoadOptions wide, native;
-    wide.precision = WeightPrecision::f32;
-    native.precision = WeightPrecision::native;
+    wide.weights = WeightPrecision::f32;
+    native.weights = WeightPrecision::native;
+    wide.backend = native.backend = "openblas";  // keeps the weights as loaded (a packing backend would drop the source)
     auto a = Model::load(test::tiny_checkpoint(), wide);
     auto b = Model::load(test::tiny_checkpoint(), native);
     EXPECT_TRUE(a->widened());

@@ -11,17 +11,6 @@ namespace fs = std::filesystem;
 
 namespace dlmscope {
 
-const char* dtype_name(DType t) {
-    switch (t) {
-        case DType::f32: return "F32";
-        case DType::f16: return "F16";
-        case DType::bf16: return "BF16";
-    }
-    return "?";
-}
-
-size_t dtype_size(DType t) { return t == DType::f32 ? 4 : 2; }
-
 int64_t TensorView::numel() const {
     int64_t n = 1;
     for (int64_t s : shape) n *= s;

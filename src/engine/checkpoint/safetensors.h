@@ -6,6 +6,7 @@
 // header field is bounds-checked: a lying length, offset or shape is an Error naming file and tensor.
 #pragma once
 
+#include "core/dtype.h"
 #include "core/mmap.h"
 
 #include <cstdint>
@@ -15,11 +16,6 @@
 #include <vector>
 
 namespace dlmscope {
-
-enum class DType { f32, f16, bf16 };
-
-const char* dtype_name(DType t);   // "F32", "F16", "BF16"
-size_t dtype_size(DType t);
 
 // A tensor inside a mapped file (no copy).
 struct TensorView {

@@ -1,163 +1,26 @@
-// Fast kernels: every matrix product goes through BLAS sgemm; the work is spread over a small team
-// of threads. Each must agree with its twin in ref.cpp (tests/unit/test-kernels.cpp).
-//
-// Threading, and why it is not OpenMP (measured on 2 cores with the 100M bench model):
-//   * BLAS runs single-threaded, called on independent slices (column slices of a matmul, heads of
-//     attention). OpenBLAS's own pool next to an OpenMP pool made the two spin against each other:
-//     the forward ran at ~20% of the sgemm peak.
-//   * One OpenMP pool with single-threaded BLAS fixed that on an idle machine, but OpenMP's idle
-//     threads spin for milliseconds at every barrier. With other work on the cores, a thread that
-//     waits for a preempted partner burns its slice spinning: 2 threads ran a forward slower than
-//     1 (23 vs 56 GFLOP/s best-of-6, machine load ~5); with OMP_WAIT_POLICY=passive, 2 threads ran
-//     at 41. The library cannot set that variable (libgomp reads it before main), so the kernels
-//     use their own team: waiting threads spin 300 µs, then sleep on a futex (std::atomic::wait).
-// Loops too small to gain from threads run on the caller. Softmax and SiLU use exp_approx, which
-// vectorises: std::exp took half of the attention time.
+// Fast kernels: every matrix product goes through BLAS sgemm, single-threaded, called on independent
+// slices (column slices of a matmul, heads of attention) by the thread team (team.h): OpenBLAS's own
+// pool beside another made the two spin against each other (~20% of the sgemm peak). Each kernel
+// must agree with its twin in ref.cpp (tests/unit/test-kernels.cpp). Loops too small to gain from
+// threads run on the caller. Softmax and SiLU use exp_approx, which vectorises: std::exp took half
+// of the attention time.
 #include "engine/kernels/kernels.h"
 
+#include "core/error.h"
 #include "core/half.h"
 
 #include <cblas.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <bit>
-#include <chrono>
 #include <cmath>
 #include <cstdint>
-#include <memory>
-#include <mutex>
-#include <thread>
 #include <vector>
-
-extern "C" {
-void openblas_set_num_threads(int);  // provided by OpenBLAS
-}
 
 namespace dlmscope::kernels {
 
 namespace {
-
-// ---- thread team ---------------------------------------------------------------------------------
-
-// The calling thread plus n - 1 workers, running one parallel loop at a time: parallel_for(n_tasks,
-// n_threads, f) calls f(i) for every i < n_tasks, each task taken by the next free thread, and
-// returns when all are done. n_threads <= 1 runs the loop on the caller; so does a loop started
-// while another runs (from another thread, or from inside a task) instead of waiting for it.
-class Team {
-public:
-    explicit Team(int n) {
-        for (int id = 1; id < n; ++id) workers_.emplace_back([this] { work(); });
-    }
-    ~Team() {
-        stop_ = true;
-        generation_.fetch_add(1, std::memory_order_release);
-        generation_.notify_all();
-        for (auto& w : workers_) w.join();
-    }
-    Team(const Team&) = delete;
-    Team& operator=(const Team&) = delete;
-
-    int size() const { return static_cast<int>(workers_.size()) + 1; }
-
-    template <typename F>
-    void parallel_for(int64_t n_tasks, int n_threads, F&& f) {
-        std::unique_lock<std::mutex> lock(busy_mutex_, std::defer_lock);
-        if (n_threads <= 1 || n_tasks <= 1 || workers_.empty() || in_task_ || !lock.try_lock()) {
-            for (int64_t i = 0; i < n_tasks; ++i) f(i);
-            return;
-        }
-        // Every worker takes part (one with nothing left to take just checks in), so none can still
-        // be reading job_ when the next loop overwrites it.
-        job_ = {[](void* ctx, int64_t i) { (*static_cast<F*>(ctx))(i); }, &f, n_tasks};
-        next_.store(0, std::memory_order_relaxed);
-        running_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
-        generation_.fetch_add(1, std::memory_order_release);  // publishes job_
-        generation_.notify_all();
-        run_tasks();
-        // Wait for the workers to finish their last task.
-        for (int left; (left = running_.load(std::memory_order_acquire)) != 0;) wait_change(running_, left);
-    }
-
-private:
-    struct Job {
-        void (*call)(void* ctx, int64_t i) = nullptr;
-        void* ctx = nullptr;
-        int64_t n_tasks = 0;
-    };
-
-    // Spins up to 300 µs for `a` to leave `old`, then sleeps until it does. The serial gaps between
-    // two kernels of one forward (a residual add, ~100 µs) are shorter, so workers stay awake through
-    // a forward: waking a sleeping thread cost 100 µs or more per kernel here (a VM with 2 vCPUs).
-    template <typename T>
-    static void wait_change(const std::atomic<T>& a, T old) {
-        const auto t0 = std::chrono::steady_clock::now();
-        while (a.load(std::memory_order_acquire) == old)
-            if (std::chrono::steady_clock::now() - t0 > std::chrono::microseconds(300)) {
-                a.wait(old, std::memory_order_acquire);
-                return;
-            }
-    }
-
-    void run_tasks() {
-        in_task_ = true;
-        for (int64_t i; (i = next_.fetch_add(1, std::memory_order_relaxed)) < job_.n_tasks;) job_.call(job_.ctx, i);
-        in_task_ = false;
-    }
-
-    void work() {
-        uint32_t seen = 0;
-        for (;;) {
-            wait_change(generation_, seen);
-            seen = generation_.load(std::memory_order_acquire);
-            if (stop_) return;
-            run_tasks();
-            if (running_.fetch_sub(1, std::memory_order_acq_rel) == 1) running_.notify_one();
-        }
-    }
-
-    static inline thread_local bool in_task_ = false;  // this thread is running a task of a loop
-    std::vector<std::thread> workers_;
-    std::mutex busy_mutex_;  // held by the thread running a loop
-    Job job_;
-    std::atomic<uint32_t> generation_{0};  // bumped once per loop (and to stop)
-    std::atomic<int64_t> next_{0};         // next task index
-    std::atomic<int> running_{0};          // workers still in the current loop
-    std::atomic<bool> stop_{false};
-};
-
-int g_threads = 0;  // as set by set_threads; 0 = all cores
-std::mutex g_team_mutex;
-std::unique_ptr<Team> g_team;
-
-int cores() {
-    const long n = ::sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? static_cast<int>(n) : 1;
-}
-
-Team& team() {
-    std::lock_guard<std::mutex> lock(g_team_mutex);
-    if (!g_team) {
-        openblas_set_num_threads(1);  // BLAS runs inside the team's tasks
-        g_team = std::make_unique<Team>(threads());
-    }
-    return *g_team;
-}
-
-// Below this much work (elements touched, or flops) a loop runs on one thread.
-constexpr double kParallelElems = 1 << 15;
-constexpr double kParallelFlops = 4e6;
-
-int threads_for(double work, double threshold) { return work < threshold ? 1 : threads(); }
-
-// Runs f(begin, end) over [0, n) in one contiguous piece per thread.
-template <typename F>
-void parallel_rows(int64_t n, double work, F&& f) {
-    const int nt = threads_for(work, kParallelElems);
-    const int64_t per = (n + nt - 1) / nt;
-    team().parallel_for(nt, nt, [&](int64_t t) { f(t * per, std::min(n, (t + 1) * per)); });
-}
 
 // ---- elementwise --------------------------------------------------------------------------------
 
@@ -189,13 +52,7 @@ inline float exp_approx(float x) {
 constexpr int64_t kChunkElems = int64_t(1) << 20;  // 4 MiB of f32 per thread
 
 void widen_rows(const Matrix& W, int64_t r0, int64_t n, float* out) {
-    const uint16_t* p = static_cast<const uint16_t*>(W.data) + r0 * W.cols;
-    const int64_t total = n * W.cols;
-    if (W.dtype == DType::bf16) {
-        for (int64_t i = 0; i < total; ++i) out[i] = bf16_to_f32(p[i]);
-    } else {
-        for (int64_t i = 0; i < total; ++i) out[i] = f16_to_f32(p[i]);
-    }
+    to_f32(W.dtype, static_cast<const uint16_t*>(W.data) + r0 * W.cols, n * W.cols, out);
 }
 
 // y[:, n0:n0+n] = x · W[n0:n0+n, :]ᵀ on the calling thread.
@@ -216,13 +73,26 @@ void matmul_rows(const float* x, int64_t M, int64_t ldx, const Matrix& W, int64_
 
 }  // namespace
 
-void set_threads(int n) {
-    std::lock_guard<std::mutex> lock(g_team_mutex);
-    g_threads = n;
-    g_team.reset();  // rebuilt with the new size on next use
+void dot_matmul(const DotKernel& kern, const float* x, int64_t M, int64_t ldx, const PreparedWeight& w, float* y, int64_t ldy) {
+    const int64_t N = w.rows(), K = w.cols();
+    if (M == 0 || N == 0) return;
+    if (w.src.dtype != DType::bf16) {  // f32/f16 weights at f32 precision
+        DLM_ASSERT(w.precision == Precision::f32);
+        return cpu::matmul(x, M, ldx, w.src, y, ldy);
+    }
+    thread_local std::vector<float> xd;
+    xd.resize(static_cast<size_t>(M * K));
+    kern.deinterleave(x, M, K, ldx, w.precision == Precision::bf16, xd.data());
+    const float* xdp = xd.data();
+    const uint16_t* W = static_cast<const uint16_t*>(w.src.data);
+    const int nt = threads_for(2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K), kParallelFlops);
+    // Column slices, a multiple of the register block, several per thread so a preempted thread
+    // holds up the others less.
+    const int64_t pieces = nt == 1 ? 1 : 4 * nt;
+    const int64_t slice = std::max<int64_t>(kern.nr, ((N + pieces - 1) / pieces + kern.nr - 1) / kern.nr * kern.nr);
+    const int64_t n_slices = (N + slice - 1) / slice;
+    parallel_for(n_slices, nt, [&](int64_t s) { kern.range(xdp, M, K, W, s * slice, std::min(N, (s + 1) * slice), y, ldy); });
 }
-
-int threads() { return g_threads > 0 ? g_threads : cores(); }
 
 namespace cpu {
 
@@ -236,16 +106,13 @@ void matmul(const float* x, int64_t M, int64_t ldx, const Matrix& W, float* y, i
     int64_t slice = std::max<int64_t>(64, ((N + pieces - 1) / pieces + 63) / 64 * 64);
     if (W.dtype != DType::f32) slice = std::min(slice, std::max<int64_t>(1, kChunkElems / std::max<int64_t>(K, 1)));
     const int64_t n_slices = (N + slice - 1) / slice;
-    team().parallel_for(n_slices, nt, [&](int64_t s) { matmul_rows(x, M, ldx, W, s * slice, std::min(slice, N - s * slice), y, ldy); });
+    parallel_for(n_slices, nt, [&](int64_t s) { matmul_rows(x, M, ldx, W, s * slice, std::min(slice, N - s * slice), y, ldy); });
 }
 
 void rmsnorm(const float* x, int64_t M, int64_t d, const Matrix& w, float eps, float* y) {
     thread_local std::vector<float> wf;
     wf.resize(static_cast<size_t>(d));
-    for (int64_t j = 0; j < d; ++j)
-        wf[j] = w.dtype == DType::f32 ? static_cast<const float*>(w.data)[j]
-              : w.dtype == DType::bf16 ? bf16_to_f32(static_cast<const uint16_t*>(w.data)[j])
-                                       : f16_to_f32(static_cast<const uint16_t*>(w.data)[j]);
+    to_f32(w.dtype, w.data, d, wf.data());
     const float* wp = wf.data();
     parallel_rows(M, static_cast<double>(M * d), [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) {
@@ -290,10 +157,12 @@ void attention(const float* q, const float* k, const float* v, int64_t L, int n_
     const int iL = static_cast<int>(L);
     const double flops = 4.0 * n_heads * static_cast<double>(L) * static_cast<double>(L) * hd;
     // Heads are independent: each task is one whole head (scores, softmax, P·v).
-    team().parallel_for(n_heads, threads_for(flops, kParallelFlops), [&](int64_t hh) {
+    parallel_for(n_heads, threads_for(flops, kParallelFlops), [&](int64_t hh) {
         const int h = static_cast<int>(hh);
-        float* P = probs + static_cast<int64_t>(h) * L * L;
-        // S_h = scale · q_h k_hᵀ, written straight into probs.
+        thread_local std::vector<float> scratch;  // one head's scores when nobody keeps them
+        if (!probs) scratch.resize(static_cast<size_t>(L * L));
+        float* P = probs ? probs + static_cast<int64_t>(h) * L * L : scratch.data();
+        // S_h = scale · q_h k_hᵀ, written straight into P.
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, iL, iL, hd, scale, q + h * hd, dq, k + (h / group) * hd, dkv, 0.0f, P,
                     iL);
         // Row softmax over keys (max-subtracted).

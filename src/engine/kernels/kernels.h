@@ -1,25 +1,21 @@
-// dlmscope engine: numeric kernels of the LLaDA forward pass, each in two versions with one signature:
+// dlmscope engine: the plain kernels of the LLaDA forward pass, each in two versions with one signature:
 //
-//   ref::  readable scalar loops, double accumulation — the oracle (like llm.c's CPU reference)
-//   cpu::  the fast path: single-threaded BLAS sgemm on independent slices, run by a small thread team
+//   ref::  readable scalar loops, double accumulation — the oracle (like llm.c's CPU reference);
+//          the reference backend runs these
+//   cpu::  single-threaded BLAS sgemm on independent slices, run by the thread team; the openblas
+//          backend's matmul, and the norms, RoPE, SiLU and attention of every fast backend
 //
-// tests/unit/test-kernels.cpp checks every cpu:: kernel against its ref:: twin on seeded random
-// inputs. Kernels know nothing about models: weights arrive as a Matrix (dtype + pointer + shape).
+// Backends (backend.h) are what the forward pass calls; tests/unit/test-kernels.cpp checks every
+// backend's kernels against ref:: on seeded random inputs. Kernels know nothing about models:
+// weights arrive as a Matrix (dtype + pointer + shape).
 #pragma once
 
-#include "engine/checkpoint/safetensors.h"  // DType
+#include "engine/kernels/backend.h"
+#include "engine/kernels/team.h"
 
 #include <cstdint>
 
 namespace dlmscope::kernels {
-
-// A row-major [rows, cols] matrix of f32, bf16 or f16 (PyTorch Linear layout: [out, in]).
-struct Matrix {
-    DType dtype = DType::f32;
-    const void* data = nullptr;
-    int64_t rows = 0;
-    int64_t cols = 0;
-};
 
 // RoPE tables (spec 4.3), built in fp32 like the official rotary module:
 // inv_freq_j = 1 / theta^(2j/hd) (fp32), angle = p * inv_freq_j (fp32), rows [cos(angles), cos(angles)].
@@ -37,7 +33,7 @@ void rope(float* x, int64_t L, int64_t ld, int n_heads, int hd, const float* cos
 void silu_mul(const float* g, const float* u, float* z, int64_t n);
 // Bidirectional attention of every head: probs [n_heads, L, L] = softmax(q_h k_hᵀ / sqrt(hd)),
 // o[:, h*hd:(h+1)*hd] = probs_h · v_h. q/o are [L, n_heads*hd]; k/v are [L, n_kv_heads*hd];
-// head h reads kv head h / (n_heads / n_kv_heads).
+// head h reads kv head h / (n_heads / n_kv_heads). probs may be null (not kept).
 void attention(const float* q, const float* k, const float* v, int64_t L, int n_heads, int n_kv_heads, int hd,
                float* probs, float* o);
 }  // namespace ref
@@ -50,9 +46,5 @@ void silu_mul(const float* g, const float* u, float* z, int64_t n);
 void attention(const float* q, const float* k, const float* v, int64_t L, int n_heads, int n_kv_heads, int hd,
                float* probs, float* o);
 }  // namespace cpu
-
-// Threads the cpu:: kernels use; 0 = all cores.
-void set_threads(int n);
-int threads();
 
 }  // namespace dlmscope::kernels

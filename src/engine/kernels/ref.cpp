@@ -12,12 +12,9 @@ namespace dlmscope::kernels {
 namespace {
 
 float element(const Matrix& m, int64_t i) {
-    switch (m.dtype) {
-        case DType::f32: return static_cast<const float*>(m.data)[i];
-        case DType::bf16: return bf16_to_f32(static_cast<const uint16_t*>(m.data)[i]);
-        case DType::f16: return f16_to_f32(static_cast<const uint16_t*>(m.data)[i]);
-    }
-    return 0.0f;
+    float f = 0.0f;
+    to_f32(m.dtype, static_cast<const uint8_t*>(m.data) + i * static_cast<int64_t>(dtype_size(m.dtype)), 1, &f);
+    return f;
 }
 
 }  // namespace
@@ -85,9 +82,11 @@ void attention(const float* q, const float* k, const float* v, int64_t L, int n_
     const int group = n_heads / n_kv_heads;
     const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
     std::vector<double> row(static_cast<size_t>(L));
+    std::vector<float> own;  // the probabilities when the caller keeps none
+    if (!probs) own.resize(static_cast<size_t>(n_heads) * L * L);
     for (int h = 0; h < n_heads; ++h) {
         const int kvh = h / group;
-        float* P = probs + static_cast<int64_t>(h) * L * L;
+        float* P = (probs ? probs : own.data()) + static_cast<int64_t>(h) * L * L;
         for (int64_t i = 0; i < L; ++i) {
             double mx = -INFINITY;
             for (int64_t j = 0; j < L; ++j) {

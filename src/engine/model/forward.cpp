@@ -12,21 +12,6 @@ namespace {
 
 kernels::Matrix mat(const Weight& w) { return {w.dtype, w.data, w.rows, w.cols}; }
 
-// The kernel set of a backend: both namespaces share signatures, so the forward reads the same.
-struct Kernels {
-    decltype(&kernels::cpu::matmul) matmul;
-    decltype(&kernels::cpu::rmsnorm) rmsnorm;
-    decltype(&kernels::cpu::rope) rope;
-    decltype(&kernels::cpu::silu_mul) silu_mul;
-    decltype(&kernels::cpu::attention) attention;
-};
-
-Kernels kernels_for(Backend b) {
-    if (b == Backend::reference)
-        return {kernels::ref::matmul, kernels::ref::rmsnorm, kernels::ref::rope, kernels::ref::silu_mul, kernels::ref::attention};
-    return {kernels::cpu::matmul, kernels::cpu::rmsnorm, kernels::cpu::rope, kernels::cpu::silu_mul, kernels::cpu::attention};
-}
-
 void add_inplace(float* y, const float* x, int64_t n) {
     for (int64_t i = 0; i < n; ++i) y[i] += x[i];
 }
@@ -42,7 +27,7 @@ void ForwardState::ensure(const ModelConfig& c, int64_t L) {
     k_.resize(L * kv);
     v_.resize(L * kv);
     o_.resize(L * d);
-    probs_.resize(static_cast<size_t>(c.n_heads) * L * L);
+    probs_.clear();  // sized on first use: only observed layers need it
     g_.resize(L * f);
     u_.resize(L * f);
     rope_cos_.resize(L * c.head_dim);
@@ -54,7 +39,7 @@ void ForwardState::ensure(const ModelConfig& c, int64_t L) {
 void ForwardState::run(const Model& model, std::span<const int32_t> tokens, const ForwardOptions& opts, std::vector<float>& logits) {
     const ModelConfig& c = model.config();
     const ModelWeights& w = model.weights();
-    const Kernels K = kernels_for(opts.backend);
+    const kernels::Backend& K = model.backend();
     const int64_t L = static_cast<int64_t>(tokens.size());
     const int64_t d = c.d_model, f = c.mlp_hidden, V = c.output_width;
     const float eps = static_cast<float>(c.rms_norm_eps);
@@ -80,24 +65,28 @@ void ForwardState::run(const Model& model, std::span<const int32_t> tokens, cons
         const LayerWeights& lw = w.layers[layer];
         // Attention sub-block.
         K.rmsnorm(h_.data(), L, d, mat(lw.attn_norm), eps, a_.data());
-        K.matmul(a_.data(), L, d, mat(lw.q), q_.data(), d);
-        K.matmul(a_.data(), L, d, mat(lw.k), k_.data(), kvd);
-        K.matmul(a_.data(), L, d, mat(lw.v), v_.data(), kvd);
+        K.matmul(a_.data(), L, d, lw.q.prep, q_.data(), d);
+        K.matmul(a_.data(), L, d, lw.k.prep, k_.data(), kvd);
+        K.matmul(a_.data(), L, d, lw.v.prep, v_.data(), kvd);
         K.rope(q_.data(), L, d, c.n_heads, c.head_dim, rope_cos_.data(), rope_sin_.data());
         K.rope(k_.data(), L, kvd, c.n_kv_heads, c.head_dim, rope_cos_.data(), rope_sin_.data());
-        K.attention(q_.data(), k_.data(), v_.data(), L, c.n_heads, c.n_kv_heads, c.head_dim, probs_.data(), o_.data());
-        if (opts.tap && opts.tap->wants(ctx, layer)) {
+        // Asked first, so the probabilities are kept only when someone looks at them.
+        const bool observed = opts.tap && opts.tap->wants(ctx, layer);
+        if (observed && probs_.empty()) probs_.resize(static_cast<size_t>(c.n_heads) * L * L);
+        K.attention(q_.data(), k_.data(), v_.data(), L, c.n_heads, c.n_kv_heads, c.head_dim, observed ? probs_.data() : nullptr,
+                    o_.data());
+        if (observed) {
             const AttentionProbs p{probs_.data(), c.n_heads, static_cast<int>(L), static_cast<int>(L)};
             opts.tap->on_attention(ctx, layer, p);
         }
-        K.matmul(o_.data(), L, d, mat(lw.attn_out), a_.data(), d);
+        K.matmul(o_.data(), L, d, lw.attn_out.prep, a_.data(), d);
         add_inplace(h_.data(), a_.data(), L * d);
         // MLP sub-block (gate = ff_proj through SiLU, up = up_proj, down = blocks.i.ff_out).
         K.rmsnorm(h_.data(), L, d, mat(lw.ff_norm), eps, a_.data());
-        K.matmul(a_.data(), L, d, mat(lw.gate), g_.data(), f);
-        K.matmul(a_.data(), L, d, mat(lw.up), u_.data(), f);
+        K.matmul(a_.data(), L, d, lw.gate.prep, g_.data(), f);
+        K.matmul(a_.data(), L, d, lw.up.prep, u_.data(), f);
         K.silu_mul(g_.data(), u_.data(), g_.data(), L * f);
-        K.matmul(g_.data(), L, f, mat(lw.down), a_.data(), d);
+        K.matmul(g_.data(), L, f, lw.down.prep, a_.data(), d);
         add_inplace(h_.data(), a_.data(), L * d);
         if (opts.hidden_out && layer + 1 < c.n_layers) opts.hidden_out->insert(opts.hidden_out->end(), h_.begin(), h_.end());
     }
@@ -119,7 +108,7 @@ void ForwardState::run(const Model& model, std::span<const int32_t> tokens, cons
         head_in = rows_.data();
     }
     logits.resize(static_cast<size_t>(n_rows * V));
-    K.matmul(head_in, n_rows, d, mat(w.head), logits.data(), V);
+    K.matmul(head_in, n_rows, d, w.head.prep, logits.data(), V);
 }
 
 double forward_flops(const ModelConfig& c, int64_t L, int64_t head_rows) {

@@ -7,7 +7,7 @@
 //               m = rmsnorm(h);  h += (silu(m·W_gateᵀ) ⊙ m·W_upᵀ)·W_downᵀ
 //   logits = rmsnorm(h; ln_f)·W_headᵀ                            [rows, V]
 //
-// One code path, two kernel sets: Backend::reference (scalar oracle) and Backend::fast (BLAS).
+// One code path; the kernels are the model's backend (engine/kernels/backend.h), chosen at load.
 #pragma once
 
 #include "dlmscope/tap.h"
@@ -19,11 +19,8 @@
 
 namespace dlmscope {
 
-enum class Backend { reference, fast };
-
 struct ForwardOptions {
-    Backend backend = Backend::fast;
-    AttentionTap* tap = nullptr;  // asked per layer; nullptr = no capture
+    AttentionTap* tap = nullptr;  // asked per layer before its attention; nullptr = no capture
     TapContext ctx;               // step/block context handed to the tap
     // Canvas positions whose logits are wanted, ascending; empty = every position.
     std::span<const int> logit_rows;

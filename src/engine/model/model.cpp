@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "core/half.h"
+#include "core/mmap.h"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -11,20 +12,7 @@
 namespace dlmscope {
 
 void Weight::row_to_f32(int64_t r, float* out) const {
-    const int64_t off = r * cols;
-    switch (dtype) {
-        case DType::f32: std::memcpy(out, static_cast<const float*>(data) + off, cols * sizeof(float)); break;
-        case DType::bf16: {
-            const uint16_t* p = static_cast<const uint16_t*>(data) + off;
-            for (int64_t i = 0; i < cols; ++i) out[i] = bf16_to_f32(p[i]);
-            break;
-        }
-        case DType::f16: {
-            const uint16_t* p = static_cast<const uint16_t*>(data) + off;
-            for (int64_t i = 0; i < cols; ++i) out[i] = f16_to_f32(p[i]);
-            break;
-        }
-    }
+    kernels::to_f32(dtype, static_cast<const uint8_t*>(data) + r * cols * static_cast<int64_t>(dtype_size(dtype)), cols, out);
 }
 
 WeightPrecision parse_weight_precision(const std::string& s) {
@@ -72,12 +60,58 @@ size_t physical_memory() {
     return pages > 0 && page > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page) : 0;
 }
 
+// Calls f on every weight (matrices and vectors), or on the 2-D ones the matmul reads.
+template <typename W, typename F>
+void for_each_weight(W& w, F&& f) {
+    for (auto* x : {&w.embed, &w.final_norm, &w.head}) f(*x);
+    for (auto& l : w.layers)
+        for (auto* x : {&l.attn_norm, &l.q, &l.k, &l.v, &l.attn_out, &l.ff_norm, &l.gate, &l.up, &l.down}) f(*x);
+}
+template <typename W, typename F>
+void for_each_matrix(W& w, F&& f) {
+    f(w.head);
+    for (auto& l : w.layers)
+        for (auto* x : {&l.q, &l.k, &l.v, &l.attn_out, &l.gate, &l.up, &l.down}) f(*x);
+}
+
+}  // namespace
+
+WeightMemory plan_weight_memory(const ModelConfig& c, size_t stored_bytes, const LoadOptions& opts, const kernels::Backend& b) {
+    const size_t f32_bytes = static_cast<size_t>(c.n_params()) * 4;
+    WeightMemory m;
+    m.widen = opts.weights == WeightPrecision::f32 ||
+              (opts.weights == WeightPrecision::automatic && b.prefers_f32_weights() && opts.precision == kernels::Precision::f32 &&
+               f32_bytes <= physical_memory() / 3);
+    m.bytes = m.widen ? f32_bytes : stored_bytes;
+    return m;
+}
+
+namespace {
+
+std::string gib(size_t bytes) { return fmt::format("{:.1f} GiB", static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0)); }
+
+// Refuses, before anything is read, a load whose weights cannot fit beside the activations.
+void check_fits(const std::string& dir, const ModelConfig& c, size_t stored_bytes, const LoadOptions& opts, const kernels::Backend& b) {
+    constexpr size_t kHeadroom = size_t(1) << 30;  // activations, capture buffers, the rest of the process
+    const size_t phys = physical_memory();
+    const WeightMemory plan = plan_weight_memory(c, stored_bytes, opts, b);
+    if (phys == 0 || plan.bytes + kHeadroom <= phys) return;
+    if (plan.widen && stored_bytes + kHeadroom <= phys)
+        fail("{}: widening the weights to f32 needs {} of memory, this machine has {}; use --weights native (keeps the stored "
+             "weights, {})",
+             dir, gib(plan.bytes), gib(phys), gib(stored_bytes));
+    fail("{}: the weights need {} of memory ({} parameters as stored) and 1 GiB beside them; this machine has {}", dir, gib(plan.bytes),
+         c.n_params(), gib(phys));
+}
+
 }  // namespace
 
 std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& opts) {
     std::unique_ptr<Model> m(new Model());
     m->dir_ = dir;
     m->config_ = load_model_config(dir);
+    m->backend_ = &kernels::select_backend(opts.backend);
+    m->precision_ = opts.precision;
     m->ckpt_ = std::make_unique<SafetensorsCheckpoint>(dir);
     const ModelConfig& c = m->config_;
     const SafetensorsCheckpoint& ck = *m->ckpt_;
@@ -101,37 +135,46 @@ std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& op
         l.down = bind(ck, b + "ff_out.weight", {d, f});
         w.layers.push_back(std::move(l));
     }
+    size_t stored = 0;
+    for_each_weight(w, [&](const Weight& x) { stored += static_cast<size_t>(x.rows * x.cols) * dtype_size(x.dtype); });
+    if (!opts.prepare) return m;
+    check_fits(dir, c, stored, opts, *m->backend_);
 
-    bool wide = opts.precision == WeightPrecision::f32;
-    if (opts.precision == WeightPrecision::automatic) {
-        const size_t f32_bytes = static_cast<size_t>(c.n_params()) * 4;
-        wide = f32_bytes <= physical_memory() / 3;
-    }
-    if (wide) {
-        widen(w.embed);
-        widen(w.final_norm);
-        widen(w.head);
-        for (auto& l : w.layers)
-            for (Weight* x : {&l.attn_norm, &l.q, &l.k, &l.v, &l.attn_out, &l.ff_norm, &l.gate, &l.up, &l.down}) widen(*x);
-    }
+    const bool wide = plan_weight_memory(c, stored, opts, *m->backend_).widen;
+    if (wide) for_each_weight(w, [](Weight& x) { widen(x); });
     m->widened_ = wide;
     if (wide) {
         // Every weight now lives in its own f32 buffer unless it was stored as f32 (then it still
         // points into the mapping): only when none does can the mapped pages go, halving RSS.
-        bool all_owned = !w.embed.owned.empty() && !w.final_norm.owned.empty() && !w.head.owned.empty();
-        for (const auto& l : w.layers)
-            for (const Weight* x : {&l.attn_norm, &l.q, &l.k, &l.v, &l.attn_out, &l.ff_norm, &l.gate, &l.up, &l.down})
-                all_owned = all_owned && !x->owned.empty();
+        bool all_owned = true;
+        for_each_weight(w, [&](const Weight& x) { all_owned = all_owned && !x.owned.empty(); });
         if (all_owned) ck.release_pages();
     }
+    // The backend's own layout of every matrix. A weight it copied gives back its source: mapped
+    // pages are dropped, an f32 copy freed.
+    for_each_matrix(w, [&](Weight& x) {
+        x.prep = m->backend_->prepare({x.dtype, x.data, x.rows, x.cols}, opts.precision);
+        const bool copied = x.prep.layout != 0 || x.prep.src.data != x.data;
+        if (!copied) return;
+        if (x.prep.layout != 0) x.prep.src.data = nullptr;  // read only through the packed copy
+        if (x.owned.empty()) {
+            release_mapped_range(x.data, static_cast<size_t>(x.rows * x.cols) * dtype_size(x.dtype));
+        } else if (x.prep.src.data != x.owned.data()) {
+            std::vector<float>().swap(x.owned);
+            x.data = nullptr;
+        }
+    });
     return m;
 }
 
 size_t Model::weight_bytes_resident() const {
-    auto bytes = [](const Weight& x) { return static_cast<size_t>(x.rows * x.cols) * dtype_size(x.dtype); };
-    size_t n = bytes(weights_.embed) + bytes(weights_.final_norm) + bytes(weights_.head);
-    for (const auto& l : weights_.layers)
-        for (const Weight* x : {&l.attn_norm, &l.q, &l.k, &l.v, &l.attn_out, &l.ff_norm, &l.gate, &l.up, &l.down}) n += bytes(*x);
+    size_t n = 0;
+    for_each_weight(weights_, [&](const Weight& x) {
+        if (x.prep.storage)
+            n += x.prep.packed_bytes;
+        else if (x.data)
+            n += static_cast<size_t>(x.rows * x.cols) * dtype_size(x.dtype);
+    });
     return n;
 }
 

@@ -1,13 +1,17 @@
-// dlmscope engine: a loaded LLaDA/MMaDA model — config, mapped shards, and the weights struct.
+// dlmscope engine: a loaded LLaDA/MMaDA model — config, mapped shards, the weights, and the kernel
+// backend that runs them.
 //
-// Weights are immutable after load. Each is either a view into the memory-mapped shard (bf16/f16/f32
-// as stored) or an owned f32 copy ("widened"), chosen by WeightPrecision: small models are widened
-// once so every GEMM runs straight on f32; large ones (the 8B checkpoints) stay bf16 in memory and
-// are widened block by block inside the matmul kernel, so RSS is about the file size, not twice it.
+// Weights are immutable after load. Each is a view into the memory-mapped shard (bf16/f16/f32 as
+// stored) or an owned f32 copy ("widened", when the backend prefers f32 and it fits: --weights).
+// Every 2-D weight is then handed to the backend's prepare(), which keeps it or copies it into a
+// layout of its own (AMX tiles, a bf16 rounding); a copied weight's mapped pages are dropped, so
+// RSS stays about the weight bytes once, not twice. A load that cannot fit in this machine's memory
+// is refused before anything is read, with the memory it needs and the option that fits.
 #pragma once
 
 #include "engine/checkpoint/config.h"
 #include "engine/checkpoint/safetensors.h"
+#include "engine/kernels/backend.h"
 
 #include <memory>
 #include <string>
@@ -22,6 +26,7 @@ struct Weight {
     int64_t rows = 0;            // out features (1 for vectors)
     int64_t cols = 0;            // in features (length for vectors)
     std::vector<float> owned;    // storage when widened to f32 at load
+    kernels::PreparedWeight prep;  // 2-D weights: as the backend's matmul reads them
 
     const float* f32() const { return dtype == DType::f32 ? static_cast<const float*>(data) : nullptr; }
     // Widens row r (cols elements) into out.
@@ -51,14 +56,25 @@ struct ModelWeights {
 enum class WeightPrecision {
     automatic,  // widen to f32 when the widened weights take at most 1/3 of physical memory
     f32,        // always widen at load
-    native,     // keep the stored dtype (mapped), widen inside the kernels
+    native,     // keep the stored dtype (mapped); the backend reads it as it is or packs it
 };
 
 WeightPrecision parse_weight_precision(const std::string& s);  // "auto" | "f32" | "native"
 
 struct LoadOptions {
-    WeightPrecision precision = WeightPrecision::automatic;
+    WeightPrecision weights = WeightPrecision::automatic;  // --weights: widen to f32 at load or not
+    std::string backend = "auto";                          // --backend: a registry name, or auto
+    kernels::Precision precision = kernels::Precision::f32;  // --precision of the matrix products
+    bool prepare = true;  // false: bind and check the tensors only (inspect), no widening or packing
 };
+
+// Bytes of memory a load with these options holds for weights (f32 copies, packed copies or mapped
+// pages), and whether the weights would be widened to f32.
+struct WeightMemory {
+    bool widen = false;
+    size_t bytes = 0;
+};
+WeightMemory plan_weight_memory(const ModelConfig& c, size_t stored_bytes, const LoadOptions& opts, const kernels::Backend& b);
 
 class Model {
 public:
@@ -70,7 +86,9 @@ public:
     const SafetensorsCheckpoint& checkpoint() const { return *ckpt_; }
     const std::string& dir() const { return dir_; }
     bool widened() const { return widened_; }
-    // Bytes of weights held in memory: owned f32 copies plus mapped tensors in use.
+    const kernels::Backend& backend() const { return *backend_; }
+    kernels::Precision precision() const { return precision_; }
+    // Bytes of weights held in memory: owned f32 copies, backend copies, mapped tensors in use.
     size_t weight_bytes_resident() const;
 
 private:
@@ -80,6 +98,8 @@ private:
     std::unique_ptr<SafetensorsCheckpoint> ckpt_;
     ModelWeights weights_;
     bool widened_ = false;
+    const kernels::Backend* backend_ = nullptr;
+    kernels::Precision precision_ = kernels::Precision::f32;
 };
 
 }  // namespace dlmscope

@@ -130,7 +130,6 @@ GenerateResult generate(const Model& model, const std::vector<int32_t>& prompt, 
             const int R = static_cast<int>(rows.size());
 
             ForwardOptions fo;
-            fo.backend = p.backend;
             fo.tap = hooks.tap;
             fo.ctx.step = step;
             fo.ctx.block = b;

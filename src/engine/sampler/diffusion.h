@@ -49,7 +49,6 @@ struct GenerateParams {
     bool confidence_eos_eot_inf = false;
     int32_t eos_id = -1;
     int32_t eot_id = -1;
-    Backend backend = Backend::fast;
 };
 
 // Throws Error naming the parameter when the schedule is impossible (spec 5.2) or the canvas
