@@ -1,26 +1,52 @@
 #!/usr/bin/env bash
-# Builds dlmscope in Release, writes the ~100M-parameter random checkpoint (cached), and runs the
-# generation benchmark: seconds per forward, tokens/s, GFLOP/s against the measured sgemm peak, RSS.
+# The forward-pass benchmark: this machine's peaks (f32 FMA, AVX512-BF16 dot, AMX tiles, memory
+# read bandwidth), then one forward at canvas 160 per backend, precision, 1 vs all threads and
+# capture off vs on, for the ~100M and ~1B random presets, and with --8b the 8B shape (LLaDA-8B's
+# exact tensor shapes, random weights, 14.9 GiB bf16, written once to the cache and reused).
 #
-#   scripts/bench.sh                 # human-readable figures
-#   scripts/bench.sh --json          # any further arguments go to dlmscope-bench
+#   scripts/bench.sh                 # 100m and 1b, every backend this CPU runs
+#   scripts/bench.sh --8b            # also the 8B shape (needs ~16 GiB of disk and ~17 GiB of memory)
+#   scripts/bench.sh --json          # further arguments go to dlmscope-bench-forward
+#   scripts/bench.sh --generate      # also the end-to-end generation benchmark (dlmscope-bench, 100m)
 #
-# Environment: BUILD_DIR (default build-bench), JOBS (default 2), PRESET (100m or 1b, default 100m).
-# Run it on a quiet machine: other load on the cores lowers the figures (the load average is printed).
+# Environment: BUILD_DIR (default build-bench), BENCH_CACHE (default $BUILD_DIR/bench-models),
+# JOBS (default 2), BACKENDS_8B (default auto: the fastest backend; "available" for all of them).
+# Run it on a quiet machine: other load on the cores lowers every figure (the load average is printed).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build-bench}"
+CACHE="${BENCH_CACHE:-$BUILD_DIR/bench-models}"
 JOBS="${JOBS:-2}"
-PRESET="${PRESET:-100m}"
-MODEL_DIR="$BUILD_DIR/bench-models/mmada-$PRESET"
+WITH_8B=0
+WITH_GENERATE=0
+ARGS=()
+for a in "$@"; do
+  case "$a" in
+    --8b) WITH_8B=1 ;;
+    --generate) WITH_GENERATE=1 ;;
+    *) ARGS+=("$a") ;;
+  esac
+done
 
 cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD_DIR" -j "$JOBS" --target dlmscope-make-checkpoint dlmscope-bench >/dev/null
+cmake --build "$BUILD_DIR" -j "$JOBS" --target dlmscope-make-checkpoint dlmscope-bench-forward dlmscope-bench >/dev/null
 
 # The index is written last, so its presence marks a complete checkpoint.
-if [ ! -f "$MODEL_DIR/model.safetensors.index.json" ]; then
-  "$BUILD_DIR/tools/dlmscope-make-checkpoint" --preset "$PRESET" "$MODEL_DIR" >&2
-fi
+preset() {
+  local dir="$CACHE/mmada-$1"
+  if [ ! -f "$dir/model.safetensors.index.json" ]; then
+    "$BUILD_DIR/tools/dlmscope-make-checkpoint" --preset "$1" "$dir" >&2
+  fi
+  echo "$dir"
+}
 
-exec "$BUILD_DIR/bench/dlmscope-bench" "$MODEL_DIR" --gen-length 128 --block-length 32 --steps 128 --prompt-tokens 32 "$@"
+BENCH="$BUILD_DIR/bench/dlmscope-bench-forward"
+"$BENCH" "$(preset 100m)" "$(preset 1b)" --canvas 160 "${ARGS[@]}"
+if [ "$WITH_8B" = 1 ]; then
+  # One backend by default: each load packs 15 GiB, and an f32 forward of the avx512 path takes ~15 s.
+  "$BENCH" "$(preset 8b)" --canvas 160 --backends "${BACKENDS_8B:-auto}" --reps 2 "${ARGS[@]}"
+fi
+if [ "$WITH_GENERATE" = 1 ]; then
+  "$BUILD_DIR/bench/dlmscope-bench" "$(preset 100m)" --gen-length 128 --block-length 32 --steps 128 --prompt-tokens 32
+fi

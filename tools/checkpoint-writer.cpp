@@ -39,8 +39,15 @@ CheckpointSpec checkpoint_preset(const std::string& name) {
         s.mlp_hidden = 6144;
         s.vocab_size = 32768;
         s.shards = 4;
+    } else if (name == "8b") {  // LLaDA-8B-Instruct's shapes (fixtures/llada-8b-instruct-config)
+        s.d_model = 4096;
+        s.n_layers = 32;
+        s.n_heads = s.n_kv_heads = 32;
+        s.mlp_hidden = 12288;
+        s.vocab_size = 126464;
+        s.shards = 6;
     } else {
-        fail("unknown checkpoint preset '{}' (expected 100m or 1b)", name);
+        fail("unknown checkpoint preset '{}' (expected 100m, 1b or 8b)", name);
     }
     return s;
 }

@@ -24,8 +24,8 @@ int main(int argc, char** argv) {
     std::optional<int> d_model, layers, heads, kv_heads, mlp, vocab, shards, max_seq;
     uint64_t seed = 5;
     app.add_option("dir", dir, "Output directory (created; existing files of the same name are replaced)")->required();
-    app.add_option("--preset", preset, "Size preset: 100m (104.6 M parameters) or 1b (1.006 B)")
-        ->check(CLI::IsMember({"100m", "1b"}));
+    app.add_option("--preset", preset, "Size preset: 100m (104.6 M parameters), 1b (1.006 B) or 8b (8.02 B, LLaDA-8B's shapes)")
+        ->check(CLI::IsMember({"100m", "1b", "8b"}));
     app.add_option("--d-model", d_model, "Hidden size")->check(CLI::PositiveNumber);
     app.add_option("--layers", layers, "Number of blocks")->check(CLI::PositiveNumber);
     app.add_option("--heads", heads, "Attention heads")->check(CLI::PositiveNumber);

@@ -65,22 +65,27 @@ void configure_tiles() {
     _tile_loadconfig(&cfg);
 }
 
-// Splits x into `planes` bf16 parts, row-major [planes][Mp][Kp] (zero-padded to Mp rows, Kp cols).
-// Plane 0 = x rounded to bf16; planes 1, 2 = the rounded remainders (f32 precision). Non-finite
-// values go to plane 0 alone, so Inf stays Inf and NaN stays NaN.
-void split_rows(const float* x, int64_t M, int64_t K, int64_t ldx, int planes, uint16_t* xb, int64_t Mp, int64_t Kp) {
-    const int64_t plane = Mp * Kp;
-    std::memset(xb + M * Kp, 0, static_cast<size_t>((Mp - M) * Kp) * 2);
-    for (int p = 1; p < planes; ++p) std::memset(xb + p * plane + M * Kp, 0, static_cast<size_t>((Mp - M) * Kp) * 2);
-    for (int64_t m = 0; m < M; ++m) {
+// Splits x into `planes` bf16 parts laid out as A tiles: [planes][Mp/16][K32][16 rows][32], each
+// tile 1 KiB contiguous (rows of x at their natural stride would put a tile's 16 rows 2·K bytes
+// apart, all in the same cache set when K is a multiple of 2048). Rows past M and columns past K
+// are zero. Plane 0 = x rounded to bf16; planes 1, 2 = the rounded remainders (f32 precision).
+// Non-finite values go to plane 0 alone, so Inf stays Inf and NaN stays NaN.
+void split_rows(const float* x, int64_t M, int64_t K, int64_t ldx, int planes, uint16_t* xb, int64_t Mp, int64_t K32) {
+    const int64_t plane = Mp * K32 * 32;
+    for (int64_t m = 0; m < Mp; ++m) {
         const float* xr = x + m * ldx;
-        for (int64_t k = 0; k < Kp; k += 16) {
-            const __mmask16 in = k + 16 <= K ? __mmask16(0xffff) : k < K ? static_cast<__mmask16>((1u << (K - k)) - 1) : __mmask16(0);
+        uint16_t* row = xb + (m / 16) * K32 * kTileElems + (m % 16) * 32;  // tile (m/16, 0), row m%16
+        for (int64_t k = 0; k < K32 * 32; k += 16) {
+            const __mmask16 in = m >= M ? __mmask16(0)
+                                 : k + 16 <= K ? __mmask16(0xffff)
+                                 : k < K ? static_cast<__mmask16>((1u << (K - k)) - 1)
+                                         : __mmask16(0);
             __m512 r = _mm512_maskz_loadu_ps(in, xr + k);
             const __mmask16 finite = static_cast<__mmask16>(~_mm512_fpclass_ps_mask(r, 0x99));  // not NaN/±Inf
+            uint16_t* dst = row + (k / 32) * kTileElems + k % 32;
             for (int p = 0; p < planes; ++p) {
                 const __m256bh b = _mm512_cvtneps_pbh(r);
-                _mm256_storeu_si256(reinterpret_cast<__m256i*>(xb + p * plane + m * Kp + k), reinterpret_cast<const __m256i&>(b));
+                _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + p * plane), reinterpret_cast<const __m256i&>(b));
                 if (p + 1 < planes) {
                     const __m512 back = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(reinterpret_cast<const __m256i&>(b)), 16));
                     r = _mm512_maskz_sub_ps(finite, r, back);
@@ -90,60 +95,98 @@ void split_rows(const float* x, int64_t M, int64_t K, int64_t ldx, int planes, u
     }
 }
 
-// C tiles for NM (1-2) row blocks × NN (1-2) column blocks, over K32 tiles of k, with P planes of x.
-// a: x plane 0 at the first row block (row stride Kp elements); b: the first column block's tiles.
+constexpr int64_t kChunk = 8;  // k tiles (8 × 32 = 256 k) of one weight chunk, reused by every row block
+
+// Accumulates, for NM (1-2) row blocks × NN (1-2) column blocks, the k tiles [kb0, kb1) with P planes
+// of x into the C tiles held in c (tile (i, j) at c + (2i + j) * 256 floats; zeroed when `first`).
+// a: plane 0's tiles of the first row block; b: the first column block's tiles.
 template <int NM, int NN, int P>
-void tile_block(const uint16_t* a, int64_t Kp, int64_t plane, const uint16_t* b, int64_t K32, float* c, int64_t ldc) {
-    const int64_t a_stride = Kp * 2;
+void tile_chunk(const uint16_t* a, int64_t plane, const uint16_t* b, int64_t K32, int64_t kb0, int64_t kb1, bool first, float* c) {
+    const uint16_t* a1 = a + K32 * kTileElems;
     const uint16_t* b1 = b + K32 * kTileElems;
-    _tile_zero(0);
-    if constexpr (NN > 1) _tile_zero(1);
-    if constexpr (NM > 1) _tile_zero(2);
-    if constexpr (NM > 1 && NN > 1) _tile_zero(3);
-    for (int64_t kb = 0; kb < K32; ++kb) {
-        _tile_loadd(6, b + kb * kTileElems, 64);
-        if constexpr (NN > 1) _tile_loadd(7, b1 + kb * kTileElems, 64);
+    if (first) {
+        _tile_zero(0);
+        if constexpr (NN > 1) _tile_zero(1);
+        if constexpr (NM > 1) _tile_zero(2);
+        if constexpr (NM > 1 && NN > 1) _tile_zero(3);
+    } else {
+        _tile_loadd(0, c, 64);
+        if constexpr (NN > 1) _tile_loadd(1, c + 256, 64);
+        if constexpr (NM > 1) _tile_loadd(2, c + 512, 64);
+        if constexpr (NM > 1 && NN > 1) _tile_loadd(3, c + 768, 64);
+    }
+    // Each load sits right before the first product that reads it, so it can overlap the products
+    // still running on the other registers.
+    for (int64_t kb = kb0; kb < kb1; ++kb) {
 #pragma GCC unroll 3
         for (int p = 0; p < P; ++p) {
-            const uint16_t* ap = a + p * plane + kb * 32;
-            _tile_loadd(4, ap, a_stride);
-            if constexpr (NM > 1) _tile_loadd(5, ap + 16 * Kp, a_stride);
+            if (p == 0) _tile_loadd(6, b + kb * kTileElems, 64);
+            _tile_loadd(4, a + p * plane + kb * kTileElems, 64);
             _tile_dpbf16ps(0, 4, 6);
-            if constexpr (NN > 1) _tile_dpbf16ps(1, 4, 7);
-            if constexpr (NM > 1) _tile_dpbf16ps(2, 5, 6);
-            if constexpr (NM > 1 && NN > 1) _tile_dpbf16ps(3, 5, 7);
+            if constexpr (NN > 1) {
+                if (p == 0) _tile_loadd(7, b1 + kb * kTileElems, 64);
+                _tile_dpbf16ps(1, 4, 7);
+            }
+            if constexpr (NM > 1) {
+                _tile_loadd(5, a1 + p * plane + kb * kTileElems, 64);
+                _tile_dpbf16ps(2, 5, 6);
+                if constexpr (NN > 1) _tile_dpbf16ps(3, 5, 7);
+            }
         }
     }
-    // c is [32][32] floats (row block, column block): tile (i, j) at rows 16i, columns 16j.
-    _tile_stored(0, c, ldc * 4);
-    if constexpr (NN > 1) _tile_stored(1, c + 16, ldc * 4);
-    if constexpr (NM > 1) _tile_stored(2, c + 16 * ldc, ldc * 4);
-    if constexpr (NM > 1 && NN > 1) _tile_stored(3, c + 16 * ldc + 16, ldc * 4);
+    _tile_stored(0, c, 64);
+    if constexpr (NN > 1) _tile_stored(1, c + 256, 64);
+    if constexpr (NM > 1) _tile_stored(2, c + 512, 64);
+    if constexpr (NM > 1 && NN > 1) _tile_stored(3, c + 768, 64);
 }
 
-using TileFn = void (*)(const uint16_t*, int64_t, int64_t, const uint16_t*, int64_t, float*, int64_t);
+using ChunkFn = void (*)(const uint16_t*, int64_t, const uint16_t*, int64_t, int64_t, int64_t, bool, float*);
 
 template <int P>
-TileFn tile_fn(int nm, int nn) {
-    if (nm == 2) return nn == 2 ? tile_block<2, 2, P> : tile_block<2, 1, P>;
-    return nn == 2 ? tile_block<1, 2, P> : tile_block<1, 1, P>;
+ChunkFn chunk_fn(int nm, int nn) {
+    if (nm == 2) return nn == 2 ? tile_chunk<2, 2, P> : tile_chunk<2, 1, P>;
+    return nn == 2 ? tile_chunk<1, 2, P> : tile_chunk<1, 1, P>;
 }
 
-// Columns [nb0 * 16, nb1 * 16) of y (in column blocks of 16) for all M rows.
-void amx_range(const uint16_t* xb, int64_t M, int64_t Mp, int64_t Kp, int planes, const uint16_t* Wp, int64_t K32, int64_t N,
-               int64_t nb0, int64_t nb1, float* y, int64_t ldy) {
+// Columns [nb0 * 16, nb1 * 16) of y (in column blocks of 16) for all M rows. For each pair of column
+// blocks, the weights are read in chunks of kChunk k tiles (16 KiB): a chunk comes from memory once,
+// then serves every row block from L1, while the next chunk is prefetched; the C tiles of all row
+// blocks wait in `acc` between chunks.
+void amx_range(const uint16_t* xb, int64_t M, int64_t Mp, int planes, const uint16_t* Wp, int64_t K32, int64_t N, int64_t nb0,
+               int64_t nb1, float* y, int64_t ldy, float* acc) {
     configure_tiles();
-    alignas(64) float c[32 * 32];
-    const int64_t plane = Mp * Kp;
+    const int64_t plane = Mp * K32 * 32, n_mpairs = (Mp / 16 + 1) / 2;
     for (int64_t nb = nb0; nb < nb1; nb += 2) {
         const int nn = nb + 1 < nb1 ? 2 : 1;
-        for (int64_t mb = 0; mb * 16 < M; mb += 2) {
-            const int nm = (mb + 1) * 16 < M ? 2 : 1;
-            const TileFn f = planes == 3 ? tile_fn<3>(nm, nn) : tile_fn<1>(nm, nn);
-            f(xb + mb * 16 * Kp, Kp, plane, Wp + nb * K32 * kTileElems, K32, c, 32);
-            const int64_t rows = std::min<int64_t>(16 * nm, M - mb * 16), cols = std::min<int64_t>(16 * nn, N - nb * 16);
-            for (int64_t i = 0; i < rows; ++i) std::memcpy(y + (mb * 16 + i) * ldy + nb * 16, c + i * 32, static_cast<size_t>(cols) * 4);
+        const uint16_t* b = Wp + nb * K32 * kTileElems;
+        for (int64_t kb0 = 0; kb0 < K32; kb0 += kChunk) {
+            const int64_t kb1 = std::min(K32, kb0 + kChunk);
+            // The next chunk: of this column pair, or the first of the next pair.
+            const bool last = kb1 == K32;
+            const uint16_t* next = last ? b + 2 * K32 * kTileElems : b + kb1 * kTileElems;
+            const int64_t next_lines = (last ? std::min(kChunk, K32) : std::min(kChunk, K32 - kb1)) * kTileElems * 2 / 64;
+            const bool prefetch = !last || nb + 2 < nb1;
+            for (int64_t mp = 0; mp < n_mpairs; ++mp) {
+                const int64_t mb = 2 * mp;
+                const int nm = (mb + 1) * 16 < M ? 2 : 1;
+                const ChunkFn f = planes == 3 ? chunk_fn<3>(nm, nn) : chunk_fn<1>(nm, nn);
+                if (prefetch)  // this row pair's share of the next chunk, both column blocks
+                    for (int64_t l = mp * next_lines / n_mpairs; l < (mp + 1) * next_lines / n_mpairs; ++l) {
+                        _mm_prefetch(reinterpret_cast<const char*>(next) + 64 * l, _MM_HINT_T0);
+                        _mm_prefetch(reinterpret_cast<const char*>(next + K32 * kTileElems) + 64 * l, _MM_HINT_T0);
+                    }
+                f(xb + mb * K32 * kTileElems, plane, b, K32, kb0, kb1, kb0 == 0, acc + mp * 1024);
+            }
         }
+        // acc tile (i, j) of row pair mp holds rows 32mp + 16i, columns 16(nb + j).
+        for (int64_t mp = 0; mp < n_mpairs; ++mp)
+            for (int i = 0; i < 2; ++i)
+                for (int j = 0; j < nn; ++j) {
+                    const int64_t r0 = 32 * mp + 16 * i, c0 = 16 * (nb + j);
+                    const int64_t rows = std::min<int64_t>(16, M - r0), cols = std::min<int64_t>(16, N - c0);
+                    for (int64_t r = 0; r < rows; ++r)
+                        std::memcpy(y + (r0 + r) * ldy + c0, acc + mp * 1024 + (2 * i + j) * 256 + r * 16, static_cast<size_t>(cols) * 4);
+                }
     }
     _tile_release();
 }
@@ -235,11 +278,11 @@ public:
         if (w.layout != kPackedLayout) return avx512_backend().matmul(x, M, ldx, w, y, ldy);  // f32/f16 weights at f32 precision
         const int64_t N = w.rows(), K = w.cols();
         if (M == 0 || N == 0) return;
-        const int64_t N16 = (N + 15) / 16, K32 = (K + 31) / 32, Kp = K32 * 32, Mp = (M + 15) / 16 * 16;
+        const int64_t N16 = (N + 15) / 16, K32 = (K + 31) / 32, Mp = (M + 15) / 16 * 16;
         const int planes = w.precision == Precision::f32 ? 3 : 1;
         thread_local std::vector<uint16_t> xb;
-        xb.resize(static_cast<size_t>(planes * Mp * Kp));
-        split_rows(x, M, K, ldx, planes, xb.data(), Mp, Kp);
+        xb.resize(static_cast<size_t>(planes * Mp * K32 * 32));
+        split_rows(x, M, K, ldx, planes, xb.data(), Mp, K32);
         const uint16_t* xbp = xb.data();
         const auto* Wp = static_cast<const uint16_t*>(w.packed);
         const int nt = threads_for(2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K), kParallelFlops);
@@ -248,7 +291,9 @@ public:
         const int64_t pairs = (N16 + 1) / 2, pieces = nt == 1 ? 1 : 4 * nt;
         const int64_t per = std::max<int64_t>(1, (pairs + pieces - 1) / pieces) * 2;  // column blocks per task (even)
         parallel_for((N16 + per - 1) / per, nt, [&](int64_t s) {
-            amx_range(xbp, M, Mp, Kp, planes, Wp, K32, N, s * per, std::min(N16, (s + 1) * per), y, ldy);
+            thread_local std::vector<float> acc;  // C tiles of every row pair between weight chunks
+            acc.resize(static_cast<size_t>((Mp / 16 + 1) / 2 * 1024));
+            amx_range(xbp, M, Mp, planes, Wp, K32, N, s * per, std::min(N16, (s + 1) * per), y, ldy, acc.data());
         });
     }
 };
