@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """CLI checks that need to read what `dlmscope generate --save-history` wrote.
 
-    check-run.py generate DLMSCOPE MODEL FIXTURE_RUN OUT [--old-spellings | --text]
+    check-run.py generate DLMSCOPE MODEL FIXTURE_RUN OUT [--old-spellings | --text | --backend=NAME]
         Runs the fixture run's generation through the real binary (prompt ids from meta.json, or
         with --text the fixture's question through the default chat template), then checks: exit
         0, nothing on stderr (-q), stdout is the fixture's decoded text, and the manifest
         OUT/generation_with_attention.json is complete with output_ids == meta.json's
         generated_ids and prompt_ids == meta.json's prompt ids.
         --old-spellings uses --prompt_ids --gen_length --block_length --cfg_scale --save_history.
+        --backend=NAME runs on that kernel backend (f32 precision) and checks the manifest names it;
+        exit 77 (a CTest skip) when this CPU cannot run it.
 
     check-run.py numpy OUT FIXTURE_RUN
         Loads OUT's history array with numpy (exit 77, a CTest skip, without numpy): its shape is
@@ -51,6 +53,9 @@ def generate(dlmscope, model, run, out, variant):
         cmd += [meta["fixture"]["question"]]
     else:
         cmd += ["--prompt_ids" if old else "--prompt-ids", ids]
+    backend = variant[len("--backend="):] if variant.startswith("--backend=") else None
+    if backend:
+        cmd += ["--backend", backend]
     cmd += [
         "--gen_length" if old else "--gen-length", str(a["gen_length"]),
         "--block_length" if old else "--block-length", str(a["block_length"]),
@@ -66,6 +71,9 @@ def generate(dlmscope, model, run, out, variant):
     stdout, stderr = p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
     print("exit status:", p.returncode)
     print("stderr:", stderr)
+    if backend and p.returncode != 0 and "which this CPU does not have" in stderr:
+        print(f"skipped: backend {backend} does not run on this CPU")
+        sys.exit(77)
     check(p.returncode == 0, f"exit status {p.returncode}, expected 0")
     check(stderr == "", "stderr is not empty under -q")
     want_text = meta["fixture"]["generated_text_skip_special"][0]
@@ -86,6 +94,9 @@ def generate(dlmscope, model, run, out, variant):
     check(m.get("num_blocks") == meta["num_blocks"], "num_blocks differs from meta.json")
     check(m.get("steps_per_block") == meta["steps_per_block"], "steps_per_block differs from meta.json")
     check(len(m.get("steps", [])) == a["steps"], "manifest has not one record per step")
+    if backend:
+        check(params.get("backend") == backend, f"params.backend = {params.get('backend')}, expected {backend}")
+        check(params.get("precision") == "f32", f"params.precision = {params.get('precision')}, expected f32")
 
 
 def history_numpy(out, run):

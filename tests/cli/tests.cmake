@@ -74,6 +74,16 @@ dlmscope_cli_test(bad-gen-length-flag usage "--gen-length"
     -- ${_cli_bin} generate --prompt-ids ${_cli_t0_ids} --model ${_cli_tiny} --gen-length abc)
 dlmscope_cli_test(bad-weights-flag usage "--weights"
     -- ${_cli_bin} inspect ${_cli_tiny} --weights bf16)
+dlmscope_cli_test(bad-backend-flag usage "--backend" "avx9000"
+    -- ${_cli_bin} generate --prompt-ids ${_cli_t0_ids} --model ${_cli_tiny} --backend avx9000)
+dlmscope_cli_test(bad-precision-flag usage "--precision" "f8"
+    -- ${_cli_bin} generate --prompt-ids ${_cli_t0_ids} --model ${_cli_tiny} --precision f8)
+dlmscope_cli_test(bad-backend-inspect fail "unknown backend 'avx9000'" "reference"
+    -- ${_cli_bin} inspect ${_cli_tiny} --backend avx9000)
+dlmscope_cli_test(inspect-backend ok "backend        reference" "precision      bf16" "available:"
+    -- ${_cli_bin} inspect ${_cli_tiny} --backend reference --precision bf16)
+dlmscope_cli_test(generate-bf16 quiet "an"
+    -- ${_cli_bin} generate --prompt-ids ${_cli_t0_ids} --model ${_cli_tiny} ${_cli_t0_args} --precision bf16 -q)
 
 if(Python3_Interpreter_FOUND)
     add_test(NAME cli-setup-bad-checkpoints
@@ -128,6 +138,13 @@ if(Python3_Interpreter_FOUND)
     set_tests_properties(cli-generate-t0 cli-generate-t0-old-spellings cli-generate-t0-text-prompt PROPERTIES
         LABELS cli TIMEOUT 120 FIXTURES_REQUIRED dlmscope_cli_work)
     set_tests_properties(cli-generate-t0 PROPERTIES FIXTURES_SETUP dlmscope_cli_t0_run)
+    # Every backend reproduces the official run token for token at f32 (skipped where the CPU lacks it).
+    foreach(_be amx avx512-bf16 avx512 avx2 openblas reference)
+        add_test(NAME cli-generate-t0-backend-${_be}
+            COMMAND ${_run} generate ${_cli_bin} ${_cli_tiny} ${_cli_t0} ${_w}/t0-backend-${_be} --backend=${_be})
+        set_tests_properties(cli-generate-t0-backend-${_be} PROPERTIES
+            LABELS cli TIMEOUT 120 SKIP_RETURN_CODE 77 FIXTURES_REQUIRED dlmscope_cli_work)
+    endforeach()
     add_test(NAME cli-history-numpy COMMAND ${_run} numpy ${_w}/t0-run ${_cli_t0})
     set_tests_properties(cli-history-numpy PROPERTIES LABELS cli SKIP_RETURN_CODE 77 TIMEOUT 60
         FIXTURES_REQUIRED "dlmscope_cli_work;dlmscope_cli_t0_run")

@@ -1030,3 +1030,46 @@ TEST(Schedule, PartlyMaskedBlockAndLargerCountsFirst) {
 
 }  // namespace
 }  // namespace dlmscope
+
+namespace dlmscope {
+namespace {
+
+// LLaDA-8B's shapes: 8.02 B parameters, 14.9 GiB as bf16, 29.9 GiB widened to f32.
+ModelConfig llada_8b_shape() {
+    ModelConfig c;
+    c.d_model = 4096;
+    c.n_layers = 32;
+    c.n_heads = c.n_kv_heads = 32;
+    c.head_dim = 128;
+    c.mlp_hidden = 12288;
+    c.vocab_size = c.output_width = 126464;
+    return c;
+}
+
+TEST(Model, RefusesWeightsThatDoNotFitUpFront) {
+    const ModelConfig c = llada_8b_shape();
+    const size_t stored = static_cast<size_t>(c.n_params()) * 2, gib = size_t(1) << 30;
+    const kernels::Backend& blas = kernels::select_backend("openblas");
+    LoadOptions wide, native, automatic;
+    wide.weights = WeightPrecision::f32;
+    native.weights = WeightPrecision::native;
+    // f32 widening of 8B on a 24 GiB machine: refused, naming the need and the option that fits.
+    const std::string msg = test::message_of([&] { check_weight_memory("/models/llada-8b", c, stored, wide, blas, 24 * gib); });
+    EXPECT_THAT(msg, HasSubstr("/models/llada-8b"));
+    EXPECT_THAT(msg, HasSubstr("29.9 GiB"));
+    EXPECT_THAT(msg, HasSubstr("24.0 GiB"));
+    EXPECT_THAT(msg, HasSubstr("--weights native"));
+    EXPECT_THAT(msg, HasSubstr("14.9 GiB"));
+    // The stored bf16 fits; so does `auto`, which widens only what takes at most a third of memory.
+    EXPECT_NO_THROW(check_weight_memory("/models/llada-8b", c, stored, native, blas, 24 * gib));
+    EXPECT_NO_THROW(check_weight_memory("/models/llada-8b", c, stored, automatic, blas, 24 * gib));
+    // Nothing fits on 12 GiB: the message says what the weights alone need.
+    const std::string none = test::message_of([&] { check_weight_memory("/models/llada-8b", c, stored, native, blas, 12 * gib); });
+    EXPECT_THAT(none, HasSubstr("the weights need 14.9 GiB"));
+    EXPECT_THAT(none, HasSubstr("12.0 GiB"));
+    // A packing backend keeps the stored bytes once (packed copy, source pages dropped).
+    EXPECT_EQ(plan_weight_memory(c, stored, native, kernels::select_backend("reference")).bytes, stored);
+}
+
+}  // namespace
+}  // namespace dlmscope

@@ -87,13 +87,12 @@ WeightMemory plan_weight_memory(const ModelConfig& c, size_t stored_bytes, const
 }
 
 namespace {
-
 std::string gib(size_t bytes) { return fmt::format("{:.1f} GiB", static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0)); }
+}  // namespace
 
-// Refuses, before anything is read, a load whose weights cannot fit beside the activations.
-void check_fits(const std::string& dir, const ModelConfig& c, size_t stored_bytes, const LoadOptions& opts, const kernels::Backend& b) {
+void check_weight_memory(const std::string& dir, const ModelConfig& c, size_t stored_bytes, const LoadOptions& opts,
+                         const kernels::Backend& b, size_t phys) {
     constexpr size_t kHeadroom = size_t(1) << 30;  // activations, capture buffers, the rest of the process
-    const size_t phys = physical_memory();
     const WeightMemory plan = plan_weight_memory(c, stored_bytes, opts, b);
     if (phys == 0 || plan.bytes + kHeadroom <= phys) return;
     if (plan.widen && stored_bytes + kHeadroom <= phys)
@@ -103,8 +102,6 @@ void check_fits(const std::string& dir, const ModelConfig& c, size_t stored_byte
     fail("{}: the weights need {} of memory ({} parameters as stored) and 1 GiB beside them; this machine has {}", dir, gib(plan.bytes),
          c.n_params(), gib(phys));
 }
-
-}  // namespace
 
 std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& opts) {
     std::unique_ptr<Model> m(new Model());
@@ -138,7 +135,7 @@ std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& op
     size_t stored = 0;
     for_each_weight(w, [&](const Weight& x) { stored += static_cast<size_t>(x.rows * x.cols) * dtype_size(x.dtype); });
     if (!opts.prepare) return m;
-    check_fits(dir, c, stored, opts, *m->backend_);
+    check_weight_memory(dir, c, stored, opts, *m->backend_, physical_memory());
 
     const bool wide = plan_weight_memory(c, stored, opts, *m->backend_).widen;
     if (wide) for_each_weight(w, [](Weight& x) { widen(x); });

@@ -75,6 +75,11 @@ struct WeightMemory {
     size_t bytes = 0;
 };
 WeightMemory plan_weight_memory(const ModelConfig& c, size_t stored_bytes, const LoadOptions& opts, const kernels::Backend& b);
+// Refuses, before anything is read, a load whose weights do not fit in `physical` bytes of memory
+// beside 1 GiB for activations: Error naming DIR, the memory needed and the option that fits.
+// Model::load calls it with this machine's physical memory.
+void check_weight_memory(const std::string& dir, const ModelConfig& c, size_t stored_bytes, const LoadOptions& opts,
+                         const kernels::Backend& b, size_t physical);
 
 class Model {
 public:
