@@ -294,7 +294,7 @@ Runner add_generate(CLI::App& app) {
     for (const kernels::Backend* b : kernels::backends()) names.push_back(b->name());
     cmd->add_option("--backend", a->backend,
                     "Kernels: auto (the fastest this CPU runs) or one of " + fmt::format("{}", fmt::join(names.begin() + 1, names.end(), ", ")) +
-                        " (this machine: " + kernels::available_backend_names() + ")")
+                        " (this machine: " + kernels::available_backend_names() + "); fast is the old spelling of auto")
         ->default_val("auto")->check(CLI::IsMember(names) | CLI::IsMember({"fast"}));
     cmd->add_option("--precision", a->precision, "Matrix products in f32 (as the official code in f32; default) or bf16 (bf16 inputs, f32 sums)")
         ->default_val("f32")->check(CLI::IsMember({"f32", "bf16"}));

@@ -8,6 +8,8 @@ JOBS=${JOBS:-$(nproc)}
 
 echo "== build (Release, -Werror)"
 BUILD_DIR=build-ci bash scripts/build.sh -DDLMSCOPE_FATAL_WARNINGS=ON
+echo "== kernel backends on this CPU (the per-backend tests of the others are skipped)"
+./build-ci/dlmscope inspect models/mmada-fortunes | grep -E '^(cpu|backend) '
 echo "== tests (unit, parity, cli)"
 ctest --test-dir build-ci --output-on-failure -j "$JOBS"
 
