@@ -78,13 +78,15 @@ struct Args {
 
 struct Peaks {
     int threads = 1;
-    std::vector<bench::Peak> p;  // f32 FMA, bf16 dot, AMX, memory
+    std::vector<bench::Peak> p;  // f32 FMA, bf16 dot, AMX, memory, then f32 FMA on AVX2 (ymm)
 };
 
-// The peak that bounds a backend at a precision.
+// The peak that bounds a backend at a precision: AMX tiles for amx, the bf16 dot product for
+// avx512-bf16 at bf16, the AVX2 FMA for avx2, the widest f32 FMA otherwise.
 const bench::Peak& relevant_peak(const Peaks& pk, const std::string& backend, k::Precision prec) {
     if (backend == "amx" && pk.p[2].available) return pk.p[2];
     if (backend == "avx512-bf16" && prec == k::Precision::bf16 && pk.p[1].available) return pk.p[1];
+    if (backend == "avx2" && pk.p[4].available) return pk.p[4];
     return pk.p[0];
 }
 
@@ -143,7 +145,12 @@ int run(const Args& a) {
 
     // 1. Peaks, at every thread count used below.
     std::vector<Peaks> peaks;
-    for (int t : thread_counts) peaks.push_back({t, bench::measure_peaks(t, a.peak_seconds)});
+    for (int t : thread_counts) {
+        peaks.push_back({t, bench::measure_peaks(t, a.peak_seconds)});
+        bench::Peak avx2 = bench::peak_f32_fma(t, a.peak_seconds, false);
+        avx2.what = "f32 FMA ymm";
+        peaks.back().p.push_back(avx2);
+    }
     auto peaks_for = [&](int t) -> const Peaks& { return *std::find_if(peaks.begin(), peaks.end(), [&](auto& p) { return p.threads == t; }); };
 
     std::vector<std::string> backends;

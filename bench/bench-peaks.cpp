@@ -5,6 +5,7 @@
 //   dlmscope-bench-peaks --threads 8 --seconds 0.5 --json
 //
 // Other load on the cores lowers every figure, so the 1-minute load average is printed with them.
+#include "engine/kernels/cpu-features.h"
 #include "peaks.h"
 
 #include <CLI/CLI.hpp>
@@ -99,8 +100,8 @@ int main(int argc, char** argv) {
     if (threads != 1) thread_counts.push_back(threads);
 
     try {
-        const std::string cpu = dlmscope::bench::cpu_model_name();
-        const std::string flags = dlmscope::bench::cpu_flags_summary();
+        const std::string cpu = dlmscope::kernels::cpu_features().model;
+        const std::string flags = dlmscope::kernels::cpu_features().flags();
         double load = 0;
         if (getloadavg(&load, 1) != 1) load = -1;
         std::vector<Run> runs;

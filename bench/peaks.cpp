@@ -2,27 +2,24 @@
 //
 // Layout: every header comes first; then the ISA-specific kernels, each group inside its own
 // `#pragma GCC target` region, using only intrinsics and plain loops there (no std templates, whose
-// instantiations could be shared with code outside the region); then the portable part — cpuid
-// feature detection, the thread harness and the public functions — which calls a kernel only
-// after checking that the CPU and the OS support it.
+// instantiations could be shared with code outside the region); then the portable part — the
+// thread harness and the public functions — which calls a kernel only after the engine's
+// cpu_features() says the CPU and the OS support it.
 #include "peaks.h"
+
+#include "engine/kernels/cpu-features.h"
 
 #include <fmt/format.h>
 
-#include <cpuid.h>
 #include <immintrin.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -300,20 +297,6 @@ float amx_bf16_kernel(std::int64_t iterations) {
 }  // namespace dlmscope::bench
 #pragma GCC pop_options
 
-// XGETBV needs the xsave target; it is only called when cpuid reports OSXSAVE.
-#pragma GCC push_options
-#pragma GCC target("xsave")
-namespace dlmscope::bench {
-namespace {
-
-std::uint64_t read_xcr0() {
-    return _xgetbv(0);
-}
-
-}  // namespace
-}  // namespace dlmscope::bench
-#pragma GCC pop_options
-
 // ---- portable part: baseline x86-64 (SSE2) from here on -----------------------------------------
 namespace dlmscope::bench {
 namespace {
@@ -333,88 +316,6 @@ std::uint64_t sum_u32_sse2(const std::uint32_t* data, std::size_t count) {
     alignas(16) std::uint32_t lanes[4];
     _mm_store_si128(reinterpret_cast<__m128i*>(lanes), sum);
     return std::uint64_t{lanes[0]} + lanes[1] + lanes[2] + lanes[3];
-}
-
-// ---- CPU features ------------------------------------------------------------------------------
-
-struct CpuFeatures {
-    // What the CPU reports through cpuid.
-    bool avx2 = false;
-    bool fma = false;
-    bool avx512f = false;
-    bool avx512bw = false;
-    bool avx512_bf16 = false;
-    bool amx_tile = false;
-    bool amx_bf16 = false;
-    // Register state the OS has enabled in XCR0.
-    bool os_avx = false;     // XMM and YMM state (bits 1, 2)
-    bool os_avx512 = false;  // also opmask, ZMM_Hi256 and Hi16_ZMM state (bits 5, 6, 7)
-    bool os_amx = false;     // XTILECFG and XTILEDATA state (bits 17, 18)
-};
-
-bool bit(unsigned value, int index) {
-    return ((value >> index) & 1u) != 0;
-}
-
-CpuFeatures detect_features() {
-    CpuFeatures features;
-    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-    if (__get_cpuid_count(1, 0, &eax, &ebx, &ecx, &edx) == 0) return features;
-    const bool cpu_fma = bit(ecx, 12);
-    const bool osxsave = bit(ecx, 27);
-    const bool cpu_avx = bit(ecx, 28);
-
-    if (osxsave) {
-        const std::uint64_t xcr0 = read_xcr0();
-        const std::uint64_t avx_state = (1u << 1) | (1u << 2);
-        const std::uint64_t avx512_state = avx_state | (1u << 5) | (1u << 6) | (1u << 7);
-        const std::uint64_t amx_state = (1u << 17) | (1u << 18);
-        features.os_avx = cpu_avx && (xcr0 & avx_state) == avx_state;
-        features.os_avx512 = cpu_avx && (xcr0 & avx512_state) == avx512_state;
-        features.os_amx = (xcr0 & amx_state) == amx_state;
-    }
-    features.fma = cpu_fma;
-
-    if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return features;
-    const unsigned leaf7_subleaves = eax;
-    features.avx2 = bit(ebx, 5);
-    features.avx512f = bit(ebx, 16);
-    features.avx512bw = bit(ebx, 30);
-    features.amx_bf16 = bit(edx, 22);
-    features.amx_tile = bit(edx, 24);
-    if (leaf7_subleaves >= 1 && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) != 0) {
-        features.avx512_bf16 = bit(eax, 5);
-    }
-    return features;
-}
-
-const CpuFeatures& cpu_features() {
-    static const CpuFeatures features = detect_features();
-    return features;
-}
-
-// Linux hands out AMX tile data state only on request, once per process.
-struct AmxPermission {
-    bool granted = false;
-    std::string error;
-};
-
-AmxPermission request_amx_permission() {
-    constexpr int kArchReqXcompPerm = 0x1023;
-    constexpr int kXfeatureXtiledata = 18;
-    AmxPermission permission;
-    if (syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0) {
-        permission.granted = true;
-    } else {
-        permission.error = fmt::format("the kernel refused AMX tile data (arch_prctl ARCH_REQ_XCOMP_PERM: {})",
-                                       std::strerror(errno));
-    }
-    return permission;
-}
-
-const AmxPermission& amx_permission() {
-    static const AmxPermission permission = request_amx_permission();
-    return permission;
 }
 
 // ---- timing harness ----------------------------------------------------------------------------
@@ -508,16 +409,16 @@ using AlignedBuffer = std::unique_ptr<std::uint32_t[], FreeDeleter>;
 
 // ---- public functions --------------------------------------------------------------------------
 
-Peak peak_f32_fma(int threads, double seconds) {
+Peak peak_f32_fma(int threads, double seconds, bool allow_avx512) {
     check_arguments(threads, seconds);
     Peak peak;
     peak.what = "f32 FMA";
     peak.unit = "GFLOP/s";
-    const CpuFeatures& cpu = cpu_features();
-    if (cpu.avx512f && cpu.os_avx512) {
+    const kernels::CpuFeatures& cpu = kernels::cpu_features();
+    if (cpu.avx512f && allow_avx512) {
         peak.isa = "AVX-512 (zmm)";
         peak.value = measure_gflops(threads, seconds, kZmmFmaAccumulators * kFlopPerZmmFma, fma_kernel_avx512);
-    } else if (cpu.avx2 && cpu.fma && cpu.os_avx) {
+    } else if (cpu.avx2 && cpu.fma) {
         peak.isa = "AVX2+FMA (ymm)";
         peak.value = measure_gflops(threads, seconds, kYmmFmaAccumulators * kFlopPerYmmFma, fma_kernel_avx2);
     } else {
@@ -533,9 +434,7 @@ Peak peak_bf16_dot(int threads, double seconds) {
     peak.what = "bf16 dot";
     peak.isa = "AVX512-BF16 (zmm)";
     peak.unit = "GFLOP/s";
-    const CpuFeatures& cpu = cpu_features();
-    if (!cpu.avx512f || !cpu.avx512_bf16) return unavailable(peak, "the CPU has no AVX512_BF16");
-    if (!cpu.os_avx512) return unavailable(peak, "the OS has not enabled AVX-512 register state (XCR0)");
+    if (!kernels::cpu_features().avx512bf16) return unavailable(peak, "no AVX512_BF16 (or no AVX-512 register state from the OS)");
     peak.value = measure_gflops(threads, seconds, kBf16DotAccumulators * kFlopPerZmmBf16Dot, bf16_dot_kernel);
     peak.available = true;
     return peak;
@@ -547,11 +446,9 @@ Peak peak_amx_bf16(int threads, double seconds) {
     peak.what = "AMX bf16";
     peak.isa = "AMX-BF16 (tiles)";
     peak.unit = "GFLOP/s";
-    const CpuFeatures& cpu = cpu_features();
-    if (!cpu.amx_tile || !cpu.amx_bf16) return unavailable(peak, "the CPU has no AMX-BF16");
-    if (!cpu.os_amx) return unavailable(peak, "the OS has not enabled AMX tile state (XCR0)");
-    const AmxPermission& permission = amx_permission();
-    if (!permission.granted) return unavailable(peak, permission.error);
+    const kernels::CpuFeatures& cpu = kernels::cpu_features();
+    if (!cpu.amx_tile || !cpu.amx_bf16)
+        return unavailable(peak, "no AMX-BF16 (or no tile state from the OS, or Linux refused ARCH_REQ_XCOMP_PERM)");
     peak.value = measure_gflops(threads, seconds, kTileDotsPerIteration * kFlopPerTileDot, amx_bf16_kernel);
     peak.available = true;
     return peak;
@@ -562,8 +459,7 @@ Peak peak_memory_read(int threads, double seconds) {
     Peak peak;
     peak.what = "memory read";
     peak.unit = "GB/s";
-    const CpuFeatures& cpu = cpu_features();
-    const bool use_avx2 = cpu.avx2 && cpu.os_avx;
+    const bool use_avx2 = kernels::cpu_features().avx2;
     peak.isa = use_avx2 ? "AVX2 (ymm)" : "SSE2 (xmm)";
 
     // 1 GiB, far beyond any cache; each thread reads one slice, a multiple of 32 values (128 bytes).
@@ -605,47 +501,6 @@ Peak peak_memory_read(int threads, double seconds) {
 std::vector<Peak> measure_peaks(int threads, double seconds_each) {
     return {peak_f32_fma(threads, seconds_each), peak_bf16_dot(threads, seconds_each),
             peak_amx_bf16(threads, seconds_each), peak_memory_read(threads, seconds_each)};
-}
-
-std::string cpu_model_name() {
-    std::ifstream cpuinfo("/proc/cpuinfo");
-    std::string line;
-    while (std::getline(cpuinfo, line)) {
-        if (line.rfind("model name", 0) != 0) continue;
-        const std::size_t colon = line.find(':');
-        if (colon == std::string::npos) continue;
-        const std::size_t begin = line.find_first_not_of(" \t", colon + 1);
-        if (begin == std::string::npos) continue;
-        const std::size_t end = line.find_last_not_of(" \t\r");
-        return line.substr(begin, end - begin + 1);
-    }
-    return "unknown";
-}
-
-std::string cpu_flags_summary() {
-    const CpuFeatures& cpu = cpu_features();
-    const std::pair<bool, const char*> flags[] = {
-        {cpu.avx2, "avx2"},         {cpu.fma, "fma"},           {cpu.avx512f, "avx512f"},
-        {cpu.avx512bw, "avx512bw"}, {cpu.avx512_bf16, "avx512_bf16"}, {cpu.amx_tile, "amx_tile"},
-        {cpu.amx_bf16, "amx_bf16"},
-    };
-    std::string summary;
-    for (const auto& [present, name] : flags) {
-        if (!present) continue;
-        if (!summary.empty()) summary += ' ';
-        summary += name;
-    }
-    std::vector<std::string> os_missing;
-    if ((cpu.avx2 || cpu.fma) && !cpu.os_avx) os_missing.emplace_back("AVX");
-    if (cpu.avx512f && !cpu.os_avx512) os_missing.emplace_back("AVX-512");
-    if (cpu.amx_tile && !cpu.os_amx) os_missing.emplace_back("AMX");
-    if (!os_missing.empty()) {
-        std::string note;
-        for (const std::string& state : os_missing) note += (note.empty() ? "" : ", ") + state;
-        summary += fmt::format(" (the OS has not enabled {} register state)", note);
-    }
-    if (summary.empty()) summary = "none";
-    return summary;
 }
 
 }  // namespace dlmscope::bench

@@ -3,8 +3,8 @@
 // of the peak.
 //
 // The binary is built without -march flags: every ISA-specific kernel lives in its own target
-// region of peaks.cpp and is only called after cpuid (and XGETBV, for the OS's register state) says
-// the CPU and the OS support it. A peak the machine cannot run comes back with available = false
+// region of peaks.cpp and is only called after the engine's cpu_features() (cpuid, XGETBV for the
+// OS's register state, Linux's AMX permission) says the CPU and the OS support it. A peak the machine cannot run comes back with available = false
 // and why_not set.
 //
 // Each peak runs its kernel on `threads` std::threads, all released together, and is timed as a
@@ -31,7 +31,8 @@ struct Peak {
 
 // GFLOP/s of vector FMA (2 FLOP per lane): AVX-512 (zmm) when the CPU and OS support it, else
 // AVX2+FMA (ymm). Unavailable without either.
-Peak peak_f32_fma(int threads, double seconds);
+// allow_avx512 = false measures the AVX2 peak on an AVX-512 CPU (the bound of the avx2 backend).
+Peak peak_f32_fma(int threads, double seconds, bool allow_avx512 = true);
 
 // GFLOP/s of VDPBF16PS on zmm registers (32 multiply-adds = 64 FLOP per instruction). Unavailable
 // without AVX512_BF16 (or without the OS's AVX-512 state).
@@ -48,13 +49,5 @@ Peak peak_memory_read(int threads, double seconds);
 
 // The four above, in that order, each for about seconds_each.
 std::vector<Peak> measure_peaks(int threads, double seconds_each);
-
-// The "model name" line of /proc/cpuinfo, or "unknown".
-std::string cpu_model_name();
-
-// The relevant features the CPU reports through cpuid, space-separated, from
-// "avx2 fma avx512f avx512bw avx512_bf16 amx_tile amx_bf16"; followed by a note in parentheses when
-// the OS has not enabled the register state some of them need.
-std::string cpu_flags_summary();
 
 }  // namespace dlmscope::bench
