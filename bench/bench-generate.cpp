@@ -157,6 +157,8 @@ struct Args {
     int prompt_tokens = 32;
     int threads = 0;
     std::string weights = "auto";
+    std::string backend = "auto";
+    std::string precision = "f32";
     double peak_seconds = 1.0;
     bool json_out = false;
 };
@@ -175,6 +177,8 @@ int run(const Args& a) {
 
     LoadOptions lo;
     lo.weights = parse_weight_precision(a.weights);
+    lo.backend = a.backend;
+    lo.precision = kernels::parse_precision(a.precision);
     const auto t_load = clock_type::now();
     const auto model = Model::load(a.model, lo);
     const double load_s = seconds_since(t_load);
@@ -223,6 +227,8 @@ int run(const Args& a) {
             {"model", a.model},
             {"params", c.n_params()},
             {"weights", model->widened() ? "f32" : "native"},
+            {"backend", model->backend().name()},
+            {"precision", kernels::precision_name(model->precision())},
             {"threads", kernels::threads()},
             {"prompt_tokens", prompt.size()},
             {"gen_length", p.gen_length},
@@ -252,6 +258,8 @@ int run(const Args& a) {
     }
     fmt::print("model            {} ({:.1f} M parameters, weights {}, {} threads)\n", a.model, c.n_params() / 1e6,
                model->widened() ? "f32" : "native", kernels::threads());
+    fmt::print("backend          {} ({}), precision {}; the sgemm peak below bounds only openblas and the f32 paths\n",
+               model->backend().name(), model->backend().isa(), kernels::precision_name(model->precision()));
     fmt::print("run              prompt {} + gen_length {} = canvas {}, block_length {}, steps {}\n", prompt.size(), p.gen_length, L,
                p.block_length, p.steps);
     fmt::print("sgemm GFLOP/s    shape                    BLAS threaded   sliced (engine)\n");
@@ -288,6 +296,8 @@ int main(int argc, char** argv) {
     app.add_option("--weights", a.weights, "Weight precision in memory: auto, f32 or native")
         ->check(CLI::IsMember({"auto", "f32", "native"}))
         ->capture_default_str();
+    app.add_option("--backend", a.backend, "Kernel backend: auto or a name")->capture_default_str();
+    app.add_option("--precision", a.precision, "f32 or bf16")->check(CLI::IsMember({"f32", "bf16"}))->capture_default_str();
     app.add_option("--peak-seconds", a.peak_seconds, "Seconds spent timing each sgemm shape")->capture_default_str();
     app.add_flag("--json", a.json_out, "Print the figures as JSON");
     CLI11_PARSE(app, argc, argv);
