@@ -28,6 +28,10 @@ struct TapContext {
     std::span<const int32_t> canvas;  // the tokens this forward sees (length n_keys)
     int prompt_length = 0;    // canvas positions [0, prompt_length) are the prompt
     int32_t mask_id = -1;     // the mask token id
+    // Runs fn(arg, i) for every i < n on the threads the forward pass uses, returning when all are
+    // done (null: the observer runs its loops itself). An observer's per-head work can use the
+    // cores the kernels use, without the observer knowing the engine.
+    void (*parallel_for)(int64_t n, void (*fn)(void* arg, int64_t i), void* arg) = nullptr;
 };
 
 // One layer's attention probabilities.

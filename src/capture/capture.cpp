@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <type_traits>
 
 namespace dlmscope {
 
@@ -49,6 +50,20 @@ void CaptureTap::on_forward_begin(const TapContext& ctx) {
 
 bool CaptureTap::wants(const TapContext&, int layer) { return current_ && sel_.wants_layer(layer); }
 
+namespace {
+
+// f(i) for every i < n: on the forward's threads when the context offers them, else here.
+template <typename F>
+void for_each_index(const TapContext& ctx, int64_t n, F&& f) {
+    if (!ctx.parallel_for) {
+        for (int64_t i = 0; i < n; ++i) f(i);
+        return;
+    }
+    ctx.parallel_for(n, [](void* arg, int64_t i) { (*static_cast<std::remove_reference_t<F>*>(arg))(i); }, &f);
+}
+
+}  // namespace
+
 void CaptureTap::on_attention(const TapContext& ctx, int layer, const AttentionProbs& probs) {
     if (!current_) return;
     const auto t0 = clock::now();
@@ -57,14 +72,15 @@ void CaptureTap::on_attention(const TapContext& ctx, int layer, const AttentionP
     StepPacket& p = *current_;
     p.layers.push_back(layer);
 
-    // Statistics of every head, whatever is stored.
+    // Statistics of every head, whatever is stored; heads (and below, rows) are independent and
+    // go to the forward's threads when it offers them.
     const size_t base = p.stats.size();
     p.stats.resize(base + static_cast<size_t>(H) * kNumRowSets * kNumStats);
-    for (int h = 0; h < H; ++h) {
+    for_each_index(ctx, H, [&](int64_t h) {
         std::array<float, kNumRowSets * kNumStats> out;
-        head_stats(probs.head(h), L, key_class_, ctx.prompt_length, out);
-        std::copy(out.begin(), out.end(), p.stats.begin() + base + static_cast<size_t>(h) * out.size());
-    }
+        head_stats(probs.head(static_cast<int>(h)), L, key_class_, ctx.prompt_length, out);
+        std::copy(out.begin(), out.end(), p.stats.begin() + static_cast<std::ptrdiff_t>(base + static_cast<size_t>(h) * out.size()));
+    });
 
     // Maps: head mean, all heads, or a list; rows [row_begin_, row_end_).
     if (stored_heads_ > 0) {
@@ -75,15 +91,15 @@ void CaptureTap::on_attention(const TapContext& ctx, int layer, const AttentionP
         float* dst = p.maps.data() + at;
         if (sel_.heads == CaptureSelection::Heads::mean) {
             const float inv = 1.0f / static_cast<float>(H);
-            for (int i = 0; i < R; ++i) {
+            for_each_index(ctx, R, [&](int64_t i) {
                 float* row = dst + static_cast<size_t>(i) * L;
                 std::fill(row, row + L, 0.0f);
                 for (int h = 0; h < H; ++h) {
-                    const float* src = probs.head(h) + static_cast<int64_t>(row_begin_ + i) * L;
+                    const float* src = probs.head(h) + (row_begin_ + i) * L;
                     for (int j = 0; j < L; ++j) row[j] += src[j];
                 }
                 for (int j = 0; j < L; ++j) row[j] *= inv;
-            }
+            });
         } else {
             for (int k = 0; k < stored_heads_; ++k) {
                 const int h = sel_.heads == CaptureSelection::Heads::all ? k : sel_.head_list[k];

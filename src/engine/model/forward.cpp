@@ -12,6 +12,9 @@ namespace {
 
 kernels::Matrix mat(const Weight& w) { return {w.dtype, w.data, w.rows, w.cols}; }
 
+// TapContext::parallel_for: the kernels' thread team, all threads.
+void tap_parallel_for(int64_t n, void (*fn)(void*, int64_t), void* arg) { kernels::detail::parallel_for(n, kernels::threads(), fn, arg); }
+
 void add_inplace(float* y, const float* x, int64_t n) {
     for (int64_t i = 0; i < n; ++i) y[i] += x[i];
 }
@@ -59,6 +62,7 @@ void ForwardState::run(const Model& model, std::span<const int32_t> tokens, cons
 
     TapContext ctx = opts.ctx;
     ctx.canvas = tokens;
+    ctx.parallel_for = tap_parallel_for;
     if (opts.tap) opts.tap->on_forward_begin(ctx);
     const int64_t kvd = static_cast<int64_t>(c.n_kv_heads) * c.head_dim;
     for (int layer = 0; layer < c.n_layers; ++layer) {
