@@ -5,7 +5,9 @@
 # exact tensor shapes, random weights, 14.9 GiB bf16, written once to the cache and reused).
 #
 #   scripts/bench.sh                 # 100m and 1b, every backend this CPU runs
-#   scripts/bench.sh --8b            # also the 8B shape (needs ~16 GiB of disk and ~17 GiB of memory)
+#   scripts/bench.sh --8b            # also the 8B shape (needs ~16 GiB of disk and ~17 GiB of memory),
+#                                    # and one whole 128-token answer on it (block 32, 32 steps, bf16,
+#                                    # default capture) through `dlmscope generate`: wall time, peak RSS
 #   scripts/bench.sh --json          # further arguments go to dlmscope-bench-forward
 #   scripts/bench.sh --generate      # also the end-to-end generation benchmark (dlmscope-bench, 100m)
 #
@@ -30,7 +32,7 @@ for a in "$@"; do
 done
 
 cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD_DIR" -j "$JOBS" --target dlmscope-make-checkpoint dlmscope-bench-forward dlmscope-bench >/dev/null
+cmake --build "$BUILD_DIR" -j "$JOBS" --target dlmscope dlmscope-make-checkpoint dlmscope-bench-forward dlmscope-bench >/dev/null
 
 # The index is written last, so its presence marks a complete checkpoint.
 preset() {
@@ -46,6 +48,13 @@ BENCH="$BUILD_DIR/bench/dlmscope-bench-forward"
 if [ "$WITH_8B" = 1 ]; then
   # One backend by default: each load packs 15 GiB, and an f32 forward of the avx512 path takes ~15 s.
   "$BENCH" "$(preset 8b)" --canvas 160 --backends "${BACKENDS_8B:-auto}" --reps 2 "${ARGS[@]}"
+  # The answer a user waits for: load, 32 forwards with capture, the run written to disk.
+  OUT="$(mktemp -d)"
+  echo "== 8B answer: generate --gen-length 128 --block-length 32 --steps 32 --precision bf16 --visualize-attention"
+  /usr/bin/time -f "wall %e s, peak RSS %M KiB" "$BUILD_DIR/dlmscope" generate "Explain why the sky is blue." \
+    --model "$(preset 8b)" --gen-length 128 --block-length 32 --steps 32 --precision bf16 --visualize-attention \
+    --out "$OUT" >/dev/null
+  rm -rf "$OUT"
 fi
 if [ "$WITH_GENERATE" = 1 ]; then
   "$BUILD_DIR/bench/dlmscope-bench" "$(preset 100m)" --gen-length 128 --block-length 32 --steps 128 --prompt-tokens 32

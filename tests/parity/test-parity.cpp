@@ -8,6 +8,7 @@
 #include "engine/model/forward.h"
 #include "engine/sampler/diffusion.h"
 #include "support/fixtures.h"
+#include "support/runs.h"
 
 #include <algorithm>
 #include <map>
@@ -18,79 +19,20 @@ namespace {
 
 using test::max_abs_diff;
 using test::run_dir;
+using test::backend_names;
+using test::kRuns;
+using test::load_run;
+using test::run_backend_name;
+using test::RunFixture;
+using test::tiny_model;
 
 constexpr double kLogitTol = 2e-5;
 constexpr double kHiddenTol = 2e-6;
 constexpr double kAttnTol = 2e-6;
 
-// The tiny model loaded for one backend (f32 precision), once per process.
-const Model& tiny_model(const std::string& backend = "reference") {
-    static std::map<std::string, std::unique_ptr<Model>> models;
-    auto& m = models[backend];
-    if (!m) {
-        LoadOptions lo;
-        lo.backend = backend;
-        m = Model::load(test::tiny_checkpoint(), lo);
-    }
-    return *m;
-}
-
-std::vector<std::string> backend_names() {
-    std::vector<std::string> names;
-    for (const kernels::Backend* b : kernels::backends()) names.push_back(b->name());
-    return names;
-}
-
-const kernels::Backend& backend_named(const std::string& name) {
-    return **std::find_if(kernels::backends().begin(), kernels::backends().end(), [&](auto* be) { return name == be->name(); });
-}
-
 // Skips the test when this CPU cannot run the backend.
-#define DLM_SKIP_UNAVAILABLE(backend_name)                                                          \
-    if (!backend_named(backend_name).available())                                                   \
-    GTEST_SKIP() << "backend " << (backend_name) << " needs " << backend_named(backend_name).isa() \
-                 << ": not on this CPU"
-
-std::string run_backend_name(const ::testing::TestParamInfo<std::tuple<std::string, std::string>>& info) {
-    std::string n = std::get<0>(info.param) + "_" + std::get<1>(info.param);
-    std::replace(n.begin(), n.end(), '-', '_');
-    return n;
-}
-
-struct RunFixture {
-    std::string name;
-    json meta;
-    std::vector<int32_t> prompt;
-    std::vector<int32_t> tokens;   // final canvas
-    std::vector<int32_t> history;  // [T+1, L]
-    json steps;
-    int L = 0;
-    GenerateParams params;
-};
-
-RunFixture load_run(const std::string& name) {
-    RunFixture r;
-    r.name = name;
-    const std::string dir = run_dir(name);
-    r.meta = read_json_file(dir + "/meta.json");
-    r.prompt = test::to_i32(read_npy(dir + "/prompt.npy").as_i64());
-    r.tokens = test::to_i32(read_npy(dir + "/tokens.npy").as_i64());
-    r.history = test::to_i32(read_npy(dir + "/history.npy").as_i64());
-    r.steps = read_json_file(dir + "/steps.json");
-    r.L = r.meta["seq_len"].get<int>();
-    const json& a = r.meta["args"];
-    r.params.gen_length = a["gen_length"];
-    r.params.block_length = a["block_length"];
-    r.params.steps = a["steps"];
-    r.params.temperature = a["temperature"];
-    r.params.cfg_scale = a["cfg_scale"];
-    r.params.remasking = parse_remasking(a["remasking"]);
-    r.params.flavor = a["gen"] == "llada" ? SamplerFlavor::llada : SamplerFlavor::mmada;
-    r.params.mask_id = r.meta["mask_id"];
-    return r;
-}
-
-const std::vector<std::string> kRuns = {"t0", "t1-noise", "cfg-random", "llada-t0", "remainder"};
+#define DLM_SKIP_UNAVAILABLE(backend_name) \
+    if (const auto why = test::unavailable_reason(backend_name)) GTEST_SKIP() << *why
 
 // ---- forward pass: logits, hidden states, attention, RoPE at step 0 -----------------------------
 

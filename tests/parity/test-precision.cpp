@@ -15,6 +15,7 @@
 #include "engine/model/forward.h"
 #include "engine/sampler/diffusion.h"
 #include "support/fixtures.h"
+#include "support/runs.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -27,6 +28,13 @@ namespace {
 
 using test::max_abs_diff;
 using test::run_dir;
+using test::backend_names;
+using test::kRuns;
+using test::load_run;
+using test::run_backend_name;
+using test::RunFixture;
+using test::tiny_model;
+using test::unavailable_reason;
 
 // The fixture's weights are stored in bf16, so at bf16 precision all the drift comes from rounding
 // the activations that enter each matmul (RNE to 8 significant bits, a relative step of 2⁻⁸); the
@@ -55,72 +63,6 @@ constexpr double kBf16MinLogitDrift = 1e-2;
 // same on every backend. Bound 0.7: about 3× the worst disagreement (9.4% → 30%); a broken bf16 path
 // is caught first by the step-0 bounds above.
 constexpr double kBf16MinTokenAgreement = 0.7;
-
-// The tiny model loaded for one backend and precision, once per process.
-const Model& tiny_model(const std::string& backend, kernels::Precision precision) {
-    static std::map<std::pair<std::string, kernels::Precision>, std::unique_ptr<Model>> models;
-    auto& m = models[{backend, precision}];
-    if (!m) {
-        LoadOptions lo;
-        lo.backend = backend;
-        lo.precision = precision;
-        m = Model::load(test::tiny_checkpoint(), lo);
-    }
-    return *m;
-}
-
-std::vector<std::string> backend_names() {
-    std::vector<std::string> names;
-    for (const kernels::Backend* b : kernels::backends()) names.push_back(b->name());
-    return names;
-}
-
-// Why this CPU cannot run the backend, or nothing when it can.
-std::optional<std::string> unavailable_reason(const std::string& name) {
-    const kernels::Backend& be =
-        **std::find_if(kernels::backends().begin(), kernels::backends().end(), [&](auto* b) { return name == b->name(); });
-    if (be.available()) return std::nullopt;
-    return "backend " + name + " needs " + be.isa() + ": not on this CPU";
-}
-
-std::string run_backend_name(const ::testing::TestParamInfo<std::tuple<std::string, std::string>>& info) {
-    std::string n = std::get<0>(info.param) + "_" + std::get<1>(info.param);
-    std::replace(n.begin(), n.end(), '-', '_');
-    return n;
-}
-
-struct RunFixture {
-    std::string name;
-    json meta;
-    std::vector<int32_t> prompt;
-    std::vector<int32_t> tokens;   // final canvas
-    std::vector<int32_t> history;  // [T+1, L]
-    int L = 0;
-    GenerateParams params;
-};
-
-RunFixture load_run(const std::string& name) {
-    RunFixture r;
-    r.name = name;
-    const std::string dir = run_dir(name);
-    r.meta = read_json_file(dir + "/meta.json");
-    r.prompt = test::to_i32(read_npy(dir + "/prompt.npy").as_i64());
-    r.tokens = test::to_i32(read_npy(dir + "/tokens.npy").as_i64());
-    r.history = test::to_i32(read_npy(dir + "/history.npy").as_i64());
-    r.L = r.meta["seq_len"].get<int>();
-    const json& a = r.meta["args"];
-    r.params.gen_length = a["gen_length"];
-    r.params.block_length = a["block_length"];
-    r.params.steps = a["steps"];
-    r.params.temperature = a["temperature"];
-    r.params.cfg_scale = a["cfg_scale"];
-    r.params.remasking = parse_remasking(a["remasking"]);
-    r.params.flavor = a["gen"] == "llada" ? SamplerFlavor::llada : SamplerFlavor::mmada;
-    r.params.mask_id = r.meta["mask_id"];
-    return r;
-}
-
-const std::vector<std::string> kRuns = {"t0", "t1-noise", "cfg-random", "llada-t0", "remainder"};
 
 // Keeps every layer's probabilities of the last forward.
 class KeepLayers : public AttentionTap {

@@ -1,7 +1,7 @@
 // The avx512-bf16 backend: at bf16 precision, VDPBF16PS dot products (32 bf16 multiply-adds per
 // instruction into 16 f32 lanes) of bf16 activations with the bf16 weights read from the mapping;
-// at f32 precision, the avx512 dot kernel (bf16 weights widened in registers). For AVX-512 CPUs with
-// AVX512_BF16 and no AMX (AMD Zen 4/5, Cooper Lake).
+// at f32 precision, the avx512 backend's kernel (bf16 weights widened in registers). For AVX-512
+// CPUs with AVX512_BF16 and no AMX (AMD Zen 4/5, Cooper Lake).
 #include "core/half.h"
 #include "engine/kernels/cpu-features.h"
 #include "engine/kernels/kernels.h"
@@ -14,34 +14,11 @@
 
 namespace dlmscope::kernels {
 
+const Backend& avx512_backend();
+
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,fma,avx2")
 namespace {
-
-struct Vec {
-    using T = __m512;
-    static constexpr int V = 16;
-    static T zero() { return _mm512_setzero_ps(); }
-    static T load(const float* p) { return _mm512_loadu_ps(p); }
-    static T fma(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
-    static float hsum(T a) { return _mm512_reduce_add_ps(a); }
-    static void widen_pair(const uint16_t* p, T& e, T& o) {
-        const __m512i v = _mm512_loadu_si512(p);
-        e = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-        o = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32(static_cast<int>(0xffff0000u))));
-    }
-};
-
-}  // namespace
-#include "engine/kernels/dot-kernel.h"
-namespace {
-
-void f32_deinterleave(const float* x, int64_t M, int64_t K, int64_t ldx, bool round, float* xd) {
-    deinterleave_rows<Vec::V>(x, M, K, ldx, round, xd);
-}
-void f32_range(const float* xd, int64_t M, int64_t K, const uint16_t* W, int64_t n0, int64_t n1, float* y, int64_t ldy) {
-    dot_matmul_range<4, 4>(xd, M, K, W, n0, n1, y, ldy);
-}
 
 // xb[M, Kp] = x rounded to bf16 (RNE), Kp = K rounded up to 32, zero-padded.
 void to_bf16_rows(const float* x, int64_t M, int64_t K, int64_t ldx, uint16_t* xb, int64_t Kp) {
@@ -116,10 +93,7 @@ public:
         return f.avx512f && f.avx512bw && f.avx512dq && f.avx512bf16;
     }
     void matmul(const float* x, int64_t M, int64_t ldx, const PreparedWeight& w, float* y, int64_t ldy) const override {
-        if (w.precision == Precision::f32 || w.src.dtype != DType::bf16) {
-            static const DotKernel kern{Vec::V, f32_deinterleave, f32_range, 4};
-            return dot_matmul(kern, x, M, ldx, w, y, ldy);
-        }
+        if (w.precision == Precision::f32 || w.src.dtype != DType::bf16) return avx512_backend().matmul(x, M, ldx, w, y, ldy);
         const int64_t N = w.rows(), K = w.cols(), Kp = (K + 31) / 32 * 32;
         if (M == 0 || N == 0) return;
         thread_local std::vector<uint16_t> xb;
