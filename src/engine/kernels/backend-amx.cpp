@@ -96,6 +96,7 @@ void split_rows(const float* x, int64_t M, int64_t K, int64_t ldx, int planes, u
 }
 
 constexpr int64_t kChunk = 8;  // k tiles (8 × 32 = 256 k) of one weight chunk, reused by every row block
+constexpr int64_t kAhead = 2;  // k tiles between prefetching an activation tile and loading it
 
 // Accumulates, for NM (1-2) row blocks × NN (1-2) column blocks, the k tiles [kb0, kb1) with P planes
 // of x into the C tiles held in c (tile (i, j) at c + (2i + j) * 256 floats; zeroed when `first`).
@@ -118,6 +119,16 @@ void tile_chunk(const uint16_t* a, int64_t plane, const uint16_t* b, int64_t K32
     // Each load sits right before the first product that reads it, so it can overlap the products
     // still running on the other registers.
     for (int64_t kb = kb0; kb < kb1; ++kb) {
+        // The activation tiles come from L2 (every row block's share of x does not fit in L1 beside
+        // the weight chunk); asking for them kAhead steps early hides L2's latency. Measured on the
+        // 1B preset: 4-7% faster at bf16; at f32 (three planes, 96 prefetches per step) 10% slower,
+        // so only there.
+        if constexpr (P == 1)
+            if (kb + kAhead < kb1)
+                for (int l = 0; l < 16; ++l) {
+                    _mm_prefetch(reinterpret_cast<const char*>(a + (kb + kAhead) * kTileElems) + 64 * l, _MM_HINT_T0);
+                    if constexpr (NM > 1) _mm_prefetch(reinterpret_cast<const char*>(a1 + (kb + kAhead) * kTileElems) + 64 * l, _MM_HINT_T0);
+                }
 #pragma GCC unroll 3
         for (int p = 0; p < P; ++p) {
             if (p == 0) _tile_loadd(6, b + kb * kTileElems, 64);
