@@ -1,5 +1,6 @@
 // `dlmscope inspect MODEL_DIR`: config, parameter count, dtypes, shards, and the memory a run needs.
 #include "cli/commands.h"
+#include "core/error.h"
 #include "engine/kernels/cpu-features.h"
 #include "engine/model/model.h"
 
@@ -73,6 +74,12 @@ int run_inspect(const InspectArgs& a) {
                plan.widen ? "widened to f32" : "stored dtype, mapped or packed once by the backend");
     fmt::print("activations    {} for a {}-token canvas\n", human_bytes(act), a.canvas);
     fmt::print("run needs      about {}\n", human_bytes(static_cast<double>(plan.bytes) + act));
+    try {
+        check_weight_memory(a.model, c, model->weight_bytes_resident(), lo, b, physical_memory());
+        fmt::print("fits           yes ({} of memory)\n", human_bytes(static_cast<double>(physical_memory())));
+    } catch (const Error& e) {
+        fmt::print("fits           no: {}\n", e.what());
+    }
     return 0;
 }
 

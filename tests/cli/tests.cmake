@@ -80,7 +80,7 @@ dlmscope_cli_test(bad-precision-flag usage "--precision" "f8"
     -- ${_cli_bin} generate --prompt-ids ${_cli_t0_ids} --model ${_cli_tiny} --precision f8)
 dlmscope_cli_test(bad-backend-inspect fail "unknown backend 'avx9000'" "reference"
     -- ${_cli_bin} inspect ${_cli_tiny} --backend avx9000)
-dlmscope_cli_test(inspect-backend ok "backend        reference" "precision      bf16" "available:"
+dlmscope_cli_test(inspect-backend ok "backend        reference" "precision      bf16" "available:" "fits           yes"
     -- ${_cli_bin} inspect ${_cli_tiny} --backend reference --precision bf16)
 dlmscope_cli_test(generate-bf16 quiet "an"
     -- ${_cli_bin} generate --prompt-ids ${_cli_t0_ids} --model ${_cli_tiny} ${_cli_t0_args} --precision bf16 -q)

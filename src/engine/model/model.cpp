@@ -55,10 +55,6 @@ void widen(Weight& w) {
     w.dtype = DType::f32;
 }
 
-size_t physical_memory() {
-    const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
-    return pages > 0 && page > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page) : 0;
-}
 
 // Calls f on every weight (matrices and vectors), or on the 2-D ones the matmul reads.
 template <typename W, typename F>
@@ -75,6 +71,11 @@ void for_each_matrix(W& w, F&& f) {
 }
 
 }  // namespace
+
+size_t physical_memory() {
+    const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page) : 0;
+}
 
 WeightMemory plan_weight_memory(const ModelConfig& c, size_t stored_bytes, const LoadOptions& opts, const kernels::Backend& b) {
     const size_t f32_bytes = static_cast<size_t>(c.n_params()) * 4;

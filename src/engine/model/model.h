@@ -74,6 +74,8 @@ struct WeightMemory {
     bool widen = false;
     size_t bytes = 0;
 };
+// This machine's physical memory in bytes (0 if unknown).
+size_t physical_memory();
 WeightMemory plan_weight_memory(const ModelConfig& c, size_t stored_bytes, const LoadOptions& opts, const kernels::Backend& b);
 // Refuses, before anything is read, a load whose weights do not fit in `physical` bytes of memory
 // beside 1 GiB for activations: Error naming DIR, the memory needed and the option that fits.
