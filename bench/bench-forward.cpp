@@ -53,14 +53,6 @@ double peak_rss_mib() {
 }
 void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
 
-double load_average() {
-    double la = -1.0;
-    if (FILE* f = std::fopen("/proc/loadavg", "r")) {
-        if (std::fscanf(f, "%lf", &la) != 1) la = -1.0;
-        std::fclose(f);
-    }
-    return la;
-}
 
 struct Args {
     std::vector<std::string> models;
@@ -141,7 +133,7 @@ int run(const Args& a) {
         const int n = std::stoi(t);
         if (std::find(thread_counts.begin(), thread_counts.end(), n) == thread_counts.end()) thread_counts.push_back(n);
     }
-    const double load_before = load_average();
+    const double load_before = bench::load_average();
 
     // 1. Peaks, at every thread count used below.
     std::vector<Peaks> peaks;
@@ -235,7 +227,7 @@ int run(const Args& a) {
                                 {"logit_rows", a.block},
                                 {"peaks", pj},
                                 {"forwards", rj},
-                                {"load_average", {load_before, load_average()}}}
+                                {"load_average", {load_before, bench::load_average()}}}
                                .dump(2));
         return 0;
     }
@@ -257,7 +249,7 @@ int run(const Args& a) {
     for (const Row& r : rows)
         fmt::print("{:<12} {:<12} {:<5} {:>3} {:>4} {:>10.1f} {:>9.1f} {:>6.1f}% {:<11} {:>9.1f} {:>7.1f} {:>9.0f}\n", r.model, r.backend,
                    r.precision, r.threads, r.capture, r.ms, r.gflops, 100.0 * r.ratio, r.peak_what, r.floor_ms, r.load_s, r.rss_mib);
-    fmt::print("\nload average {:.2f} before, {:.2f} after ({} cores)\n", load_before, load_average(), cores);
+    fmt::print("\nload average {:.2f} before, {:.2f} after ({} cores)\n", load_before, bench::load_average(), cores);
     return 0;
 }
 

@@ -17,6 +17,7 @@
 #include "engine/model/forward.h"
 #include "engine/sampler/diffusion.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "peaks.h"
 
 #include <CLI/CLI.hpp>
 #include <cblas.h>
@@ -127,14 +128,6 @@ std::vector<int32_t> make_prompt(const std::string& dir, const ModelConfig& c, i
 
 // ---- 3. report -----------------------------------------------------------------------------------
 
-double load_average() {
-    double la = -1.0;
-    if (FILE* f = std::fopen("/proc/loadavg", "r")) {
-        if (std::fscanf(f, "%lf", &la) != 1) la = -1.0;
-        std::fclose(f);
-    }
-    return la;
-}
 
 double peak_rss_mib() {
     rusage ru{};
@@ -165,7 +158,7 @@ struct Args {
 
 int run(const Args& a) {
     kernels::set_threads(a.threads);
-    const double load_before = load_average();
+    const double load_before = bench::load_average();
 
     // The peak first, from config.json alone, so its matrices are freed before the model is loaded
     // and peak RSS is the run's. The head's row count varies per step (masked positions up to the
@@ -203,7 +196,7 @@ int run(const Args& a) {
     const double cpu0 = cpu_seconds();
     const GenerateResult res = generate(*model, prompt, p, noise);
     const double cpu_s = cpu_seconds() - cpu0;
-    const double load_after = load_average();
+    const double load_after = bench::load_average();
 
     // The fastest single forward, with its own FLOPs (the head's row count shrinks within a block):
     // on a machine shared with other work it shows what a quiet moment allows.

@@ -102,8 +102,7 @@ int main(int argc, char** argv) {
     try {
         const std::string cpu = dlmscope::kernels::cpu_features().model;
         const std::string flags = dlmscope::kernels::cpu_features().flags();
-        double load = 0;
-        if (getloadavg(&load, 1) != 1) load = -1;
+        const double load = dlmscope::bench::load_average();
         std::vector<Run> runs;
         for (const int count : thread_counts) runs.push_back({count, dlmscope::bench::measure_peaks(count, seconds)});
         if (json) {

@@ -503,4 +503,9 @@ std::vector<Peak> measure_peaks(int threads, double seconds_each) {
             peak_amx_bf16(threads, seconds_each), peak_memory_read(threads, seconds_each)};
 }
 
+double load_average() {
+    double la = -1.0;
+    return getloadavg(&la, 1) == 1 ? la : -1.0;
+}
+
 }  // namespace dlmscope::bench

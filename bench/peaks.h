@@ -50,4 +50,8 @@ Peak peak_memory_read(int threads, double seconds);
 // The four above, in that order, each for about seconds_each.
 std::vector<Peak> measure_peaks(int threads, double seconds_each);
 
+// The 1-minute load average (getloadavg), printed beside every figure: other work on the cores
+// lowers them. -1 when unreadable.
+double load_average();
+
 }  // namespace dlmscope::bench
