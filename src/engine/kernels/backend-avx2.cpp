@@ -1,5 +1,6 @@
-// The avx2 backend: f32 FMA on 256-bit vectors, bf16 weights read from the mapping and widened in
-// registers (dot-kernel.h), f32/f16 weights through OpenBLAS. For CPUs without AVX-512 (AMD Zen 2/3,
+// The avx2 backend: f32 FMA on 256-bit vectors over bf16 weights packed at load into panels of 16
+// columns and widened in registers (panel-kernel.h); f32/f16 weights at f32 precision through
+// OpenBLAS. For CPUs without AVX-512 (AMD Zen 2/3,
 // Haswell…); compiled for AVX2+FMA here only, chosen at run time.
 #include "core/half.h"
 #include "engine/kernels/cpu-features.h"
@@ -22,11 +23,9 @@ struct Vec {
     static T zero() { return _mm256_setzero_ps(); }
     static T load(const float* p) { return _mm256_loadu_ps(p); }
     static T fma(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
-    static float hsum(T a) {
-        const __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-        const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
-        return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
-    }
+    static void store(float* p, T a) { _mm256_storeu_ps(p, a); }
+    static T add(T a, T b) { return _mm256_add_ps(a, b); }
+    static T broadcast(const float* p) { return _mm256_broadcast_ss(p); }
     // 16 bf16 at p -> even-index elements in e, odd-index ones in o, as f32.
     static void widen_pair(const uint16_t* p, T& e, T& o) {
         const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
@@ -35,15 +34,15 @@ struct Vec {
     }
 };
 
+constexpr int kNv = 2;  // vectors per panel: 16 columns
+constexpr int kMr = 4;  // rows of x per micro-kernel: 8 accumulators + 4 widened weight vectors + 2 broadcasts
+
 }  // namespace
-#include "engine/kernels/dot-kernel.h"
+#include "engine/kernels/panel-kernel.h"
 namespace {
 
-void avx2_deinterleave(const float* x, int64_t M, int64_t K, int64_t ldx, bool round, float* xd) {
-    deinterleave_rows<Vec::V>(x, M, K, ldx, round, xd);
-}
-void avx2_range(const float* xd, int64_t M, int64_t K, const uint16_t* W, int64_t n0, int64_t n1, float* y, int64_t ldy) {
-    dot_matmul_range<4, 2>(xd, M, K, W, n0, n1, y, ldy);
+void avx2_range(const float* x, int64_t M, int64_t K2, const uint32_t* panels, int64_t N, int64_t p0, int64_t p1, float* y, int64_t ldy) {
+    panel_range(x, M, K2, panels, N, p0, p1, y, ldy);
 }
 
 }  // namespace
@@ -54,11 +53,11 @@ namespace {
 class Avx2Backend final : public Backend {
 public:
     const char* name() const override { return "avx2"; }
-    std::string isa() const override { return "AVX2 FMA (bf16 weights widened in registers)"; }
+    std::string isa() const override { return "AVX2 FMA (bf16 weight panels widened in registers)"; }
     bool available() const override { return cpu_features().avx2 && cpu_features().fma; }
+    PreparedWeight prepare(const Matrix& w, Precision p) const override { return pack_panels(w, p, kNr); }
     void matmul(const float* x, int64_t M, int64_t ldx, const PreparedWeight& w, float* y, int64_t ldy) const override {
-        static const DotKernel kern{Vec::V, avx2_deinterleave, avx2_range, 2};
-        dot_matmul(kern, x, M, ldx, w, y, ldy);
+        panel_matmul(avx2_range, kNr, x, M, ldx, w, y, ldy);
     }
 };
 

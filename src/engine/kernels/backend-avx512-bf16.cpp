@@ -92,8 +92,13 @@ public:
         const CpuFeatures& f = cpu_features();
         return f.avx512f && f.avx512bw && f.avx512dq && f.avx512bf16;
     }
+    // f32 precision is the avx512 backend's (weights packed into its panels); bf16 reads the bf16
+    // weights where they are.
+    PreparedWeight prepare(const Matrix& w, Precision p) const override {
+        return p == Precision::f32 ? avx512_backend().prepare(w, p) : Backend::prepare(w, p);
+    }
     void matmul(const float* x, int64_t M, int64_t ldx, const PreparedWeight& w, float* y, int64_t ldy) const override {
-        if (w.precision == Precision::f32 || w.src.dtype != DType::bf16) return avx512_backend().matmul(x, M, ldx, w, y, ldy);
+        if (w.precision == Precision::f32) return avx512_backend().matmul(x, M, ldx, w, y, ldy);
         const int64_t N = w.rows(), K = w.cols(), Kp = (K + 31) / 32 * 32;
         if (M == 0 || N == 0) return;
         thread_local std::vector<uint16_t> xb;

@@ -98,16 +98,16 @@ void round_to_bf16(const float* x, int64_t n, uint16_t* out);
 PreparedWeight bf16_copy(const Matrix& w, Precision p);
 // out[M, K] (row stride K) = x[M, K] (row stride ldx) rounded to bf16 values, kept as f32.
 void round_rows_to_bf16(const float* x, int64_t M, int64_t K, int64_t ldx, float* out);
-// The matmul of the dot-product backends (dot-kernel.h): x deinterleaved once by `prep` (V lanes,
-// rounded to bf16 at bf16 precision), then column ranges of y computed by `range` on the team.
-// Weights not in bf16 go to OpenBLAS (cpu::matmul).
-struct DotKernel {
-    int lanes;
-    void (*deinterleave)(const float* x, int64_t M, int64_t K, int64_t ldx, bool round, float* xd);
-    void (*range)(const float* xd, int64_t M, int64_t K, const uint16_t* W, int64_t n0, int64_t n1, float* y, int64_t ldy);
-    int nr;  // output columns per register block
-};
-void dot_matmul(const DotKernel& kern, const float* x, int64_t M, int64_t ldx, const PreparedWeight& w, float* y, int64_t ldy);
+// The weights of the f32-FMA backends (panel-kernel.h): bf16 panels of `nr` output columns, each a
+// run of pairs of k (layout kPanelLayout). Weights not in bf16 at f32 precision (f32/f16
+// checkpoints) stay as they are (layout 0) and go to OpenBLAS.
+constexpr int kPanelLayout = 2;
+PreparedWeight pack_panels(const Matrix& w, Precision p, int nr);
+// Their matmul: x copied once per call (zero-padded to an even K, rounded to bf16 at bf16
+// precision), then `range` over groups of panels on the team.
+using PanelRange = void (*)(const float* x, int64_t M, int64_t K2, const uint32_t* panels, int64_t N, int64_t p0, int64_t p1, float* y,
+                            int64_t ldy);
+void panel_matmul(PanelRange range, int nr, const float* x, int64_t M, int64_t ldx, const PreparedWeight& w, float* y, int64_t ldy);
 // Converts n elements of a dtype to f32.
 void to_f32(DType t, const void* src, int64_t n, float* out);
 

@@ -16,6 +16,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace dlmscope::kernels {
@@ -73,25 +74,60 @@ void matmul_rows(const float* x, int64_t M, int64_t ldx, const Matrix& W, int64_
 
 }  // namespace
 
-void dot_matmul(const DotKernel& kern, const float* x, int64_t M, int64_t ldx, const PreparedWeight& w, float* y, int64_t ldy) {
-    const int64_t N = w.rows(), K = w.cols();
-    if (M == 0 || N == 0) return;
-    if (w.src.dtype != DType::bf16) {  // f32/f16 weights at f32 precision
-        DLM_ASSERT(w.precision == Precision::f32);
-        return cpu::matmul(x, M, ldx, w.src, y, ldy);
+PreparedWeight pack_panels(const Matrix& w, Precision p, int nr) {
+    if (w.dtype != DType::bf16 && p == Precision::f32) {  // not bf16: OpenBLAS reads it as it is
+        PreparedWeight keep;
+        keep.src = w;
+        keep.precision = p;
+        return keep;
     }
-    thread_local std::vector<float> xd;
-    xd.resize(static_cast<size_t>(M * K));
-    kern.deinterleave(x, M, K, ldx, w.precision == Precision::bf16, xd.data());
-    const float* xdp = xd.data();
-    const uint16_t* W = static_cast<const uint16_t*>(w.src.data);
+    const int64_t N = w.rows, K = w.cols, K2 = (K + 1) / 2, P = (N + nr - 1) / nr;
+    PreparedWeight pw;
+    pw.src = w;
+    pw.precision = p;
+    pw.layout = kPanelLayout;
+    pw.packed_bytes = static_cast<size_t>(P * K2 * nr) * 4;
+    auto buf = std::shared_ptr<uint32_t[]>(new uint32_t[static_cast<size_t>(P * K2 * nr)]);
+    uint32_t* dst = buf.get();
+    parallel_for(P, threads(), [&](int64_t panel) {
+        std::vector<float> row(static_cast<size_t>(K2 * 2), 0.0f);
+        std::vector<uint16_t> bf(row.size());
+        for (int c = 0; c < nr; ++c) {
+            const int64_t n = panel * nr + c;
+            if (n < N) {
+                to_f32(w.dtype, static_cast<const uint8_t*>(w.data) + n * K * static_cast<int64_t>(dtype_size(w.dtype)), K, row.data());
+                round_to_bf16(row.data(), K2 * 2, bf.data());  // exact for bf16 weights; the pad stays 0
+            } else {
+                std::fill(bf.begin(), bf.end(), uint16_t(0));
+            }
+            for (int64_t j = 0; j < K2; ++j) dst[(panel * K2 + j) * nr + c] = bf[2 * j] | (uint32_t(bf[2 * j + 1]) << 16);
+        }
+    });
+    pw.packed = dst;
+    pw.storage = std::move(buf);
+    return pw;
+}
+
+void panel_matmul(PanelRange range, int nr, const float* x, int64_t M, int64_t ldx, const PreparedWeight& w, float* y, int64_t ldy) {
+    const int64_t N = w.rows(), K = w.cols(), K2 = (K + 1) / 2;
+    if (M == 0 || N == 0) return;
+    if (w.layout != kPanelLayout) return cpu::matmul(x, M, ldx, w.src, y, ldy);  // f32/f16 weights at f32 precision
+    thread_local std::vector<float> xp;
+    xp.assign(static_cast<size_t>(M * 2 * K2), 0.0f);
+    for (int64_t m = 0; m < M; ++m) {
+        float* d = xp.data() + m * 2 * K2;
+        if (w.precision == Precision::bf16)
+            round_rows_to_bf16(x + m * ldx, 1, K, ldx, d);
+        else
+            std::copy(x + m * ldx, x + m * ldx + K, d);
+    }
+    const float* xpp = xp.data();
+    const auto* panels = static_cast<const uint32_t*>(w.packed);
+    const int64_t P = (N + nr - 1) / nr;
     const int nt = threads_for(2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K), kParallelFlops);
-    // Column slices, a multiple of the register block, several per thread so a preempted thread
-    // holds up the others less.
-    const int64_t pieces = nt == 1 ? 1 : 4 * nt;
-    const int64_t slice = std::max<int64_t>(kern.nr, ((N + pieces - 1) / pieces + kern.nr - 1) / kern.nr * kern.nr);
-    const int64_t n_slices = (N + slice - 1) / slice;
-    parallel_for(n_slices, nt, [&](int64_t s) { kern.range(xdp, M, K, W, s * slice, std::min(N, (s + 1) * slice), y, ldy); });
+    // Several groups of panels per thread, so a preempted thread holds up the others less.
+    const int64_t pieces = nt == 1 ? 1 : 4 * nt, per = std::max<int64_t>(1, (P + pieces - 1) / pieces);
+    parallel_for((P + per - 1) / per, nt, [&](int64_t s) { range(xpp, M, K2, panels, N, s * per, std::min(P, (s + 1) * per), y, ldy); });
 }
 
 namespace cpu {
