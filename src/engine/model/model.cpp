@@ -55,7 +55,6 @@ void widen(Weight& w) {
     w.dtype = DType::f32;
 }
 
-
 // Calls f on every weight (matrices and vectors), or on the 2-D ones the matmul reads.
 template <typename W, typename F>
 void for_each_weight(W& w, F&& f) {
