@@ -70,9 +70,10 @@ void configure_tiles() {
 // apart, all in the same cache set when K is a multiple of 2048). Rows past M and columns past K
 // are zero. Plane 0 = x rounded to bf16; planes 1, 2 = the rounded remainders (f32 precision).
 // Non-finite values go to plane 0 alone, so Inf stays Inf and NaN stays NaN.
-void split_rows(const float* x, int64_t M, int64_t K, int64_t ldx, int planes, uint16_t* xb, int64_t Mp, int64_t K32) {
+// Rows [m0, m1) of the padded Mp.
+void split_rows(const float* x, int64_t M, int64_t K, int64_t ldx, int planes, uint16_t* xb, int64_t Mp, int64_t K32, int64_t m0, int64_t m1) {
     const int64_t plane = Mp * K32 * 32;
-    for (int64_t m = 0; m < Mp; ++m) {
+    for (int64_t m = m0; m < m1; ++m) {
         const float* xr = x + m * ldx;
         uint16_t* row = xb + (m / 16) * K32 * kTileElems + (m % 16) * 32;  // tile (m/16, 0), row m%16
         for (int64_t k = 0; k < K32 * 32; k += 16) {
@@ -293,7 +294,9 @@ public:
         const int planes = w.precision == Precision::f32 ? 3 : 1;
         thread_local std::vector<uint16_t> xb;
         xb.resize(static_cast<size_t>(planes * Mp * K32 * 32));
-        split_rows(x, M, K, ldx, planes, xb.data(), Mp, K32);
+        uint16_t* xbd = xb.data();
+        parallel_for(Mp / 16, threads_for(static_cast<double>(Mp * K * planes), kParallelElems),
+                     [&](int64_t b) { split_rows(x, M, K, ldx, planes, xbd, Mp, K32, 16 * b, 16 * b + 16); });
         const uint16_t* xbp = xb.data();
         const auto* Wp = static_cast<const uint16_t*>(w.packed);
         const int nt = threads_for(2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K), kParallelFlops);
