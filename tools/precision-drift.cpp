@@ -19,6 +19,7 @@
 // tests/parity/test-precision.cpp bounds the same kind of drift on the fixture runs.
 #include "core/error.h"
 #include "core/json.h"
+#include "dlmscope/capture.h"
 #include "dlmscope/engine.h"
 #include "engine/kernels/kernels.h"
 
@@ -41,19 +42,6 @@ const std::vector<std::string> kDefaultPrompts = {
     "What is the secret of a happy life?",
     "Say something wise about love.",
     "Give me some advice for today.",
-};
-
-// Keeps a copy of every layer's attention probabilities of one forward.
-class KeepLayers final : public AttentionTap {
-public:
-    bool wants(const TapContext&, int) override { return true; }
-    void on_attention(const TapContext&, int layer, const AttentionProbs& p) override {
-        if (static_cast<int>(layers.size()) <= layer) layers.resize(static_cast<size_t>(layer) + 1);
-        layers[static_cast<size_t>(layer)].assign(p.data, p.data + static_cast<int64_t>(p.n_heads) * p.n_queries * p.n_keys);
-        row_length = p.n_keys;
-    }
-    std::vector<std::vector<float>> layers;  // [layer] -> [heads, queries, keys]
-    int row_length = 0;
 };
 
 // What one prompt measures; first_diff_step = -1 when the two runs never diverge.
@@ -84,12 +72,23 @@ double js_bits(const float* p, const float* q, int n) {
     return std::max(js, 0.0);
 }
 
+// The larger of two differences, NaN if either is (std::max(m, NaN) returns m, which would report a
+// NaN output as no drift at all).
+double worse(double a, double b) { return std::isnan(a) || std::isnan(b) ? NAN : std::max(a, b); }
+
 int argmax_of(const float* row, int n) { return static_cast<int>(std::max_element(row, row + n) - row); }
 
-// Step-0 forward of `canvas` on one engine: logits [L, V] and every layer's probabilities.
-std::vector<float> step0_forward(Engine& engine, const std::vector<int32_t>& canvas, KeepLayers& tap) {
-    auto handle = engine.attach(tap);
+// Step-0 forward of `canvas` on one engine: logits [L, V], and every layer's probabilities (all
+// heads, f32) in `rec`, keyed by (-1, layer).
+std::vector<float> step0_forward(Engine& engine, const std::vector<int32_t>& canvas, AttentionRecorder& rec) {
+    auto handle = engine.attach(rec);
     return engine.forward(canvas);
+}
+
+AttentionRecorder all_heads_recorder() {
+    CaptureSelection sel;
+    sel.heads = CaptureSelection::Heads::all;
+    return AttentionRecorder(sel);
 }
 
 PromptDrift measure(Engine& f32, Engine& bf16, const std::string& text, const GenerateParams& params) {
@@ -105,11 +104,11 @@ PromptDrift measure(Engine& f32, Engine& bf16, const std::string& text, const Ge
     // (a) step 0: the same canvas through both precisions.
     std::vector<int32_t> canvas(prompt);
     canvas.resize(static_cast<size_t>(P + G), params.mask_id);
-    KeepLayers attn_f32, attn_bf16;
+    AttentionRecorder attn_f32 = all_heads_recorder(), attn_bf16 = all_heads_recorder();
     const std::vector<float> lf = step0_forward(f32, canvas, attn_f32);
     const std::vector<float> lb = step0_forward(bf16, canvas, attn_bf16);
     for (size_t i = 0; i < lf.size(); ++i) {
-        d.max_logit_diff = std::max(d.max_logit_diff, std::abs(static_cast<double>(lb[i]) - lf[i]));
+        d.max_logit_diff = worse(d.max_logit_diff, std::abs(static_cast<double>(lb[i]) - lf[i]));
         d.max_logit_f32 = std::max(d.max_logit_f32, std::abs(static_cast<double>(lf[i])));
     }
     d.rel_logit_diff = d.max_logit_f32 > 0.0 ? d.max_logit_diff / d.max_logit_f32 : 0.0;
@@ -118,13 +117,13 @@ PromptDrift measure(Engine& f32, Engine& bf16, const std::string& text, const Ge
         d.argmax_same += argmax_of(lf.data() + off, V) == argmax_of(lb.data() + off, V);
         ++d.argmax_total;
     }
-    const int n = attn_f32.row_length;
     double js_sum = 0.0;
     int64_t rows = 0;
-    for (size_t layer = 0; layer < attn_f32.layers.size(); ++layer) {
-        const std::vector<float>& a = attn_f32.layers[layer];
-        const std::vector<float>& b = attn_bf16.layers[layer];
-        for (size_t i = 0; i < a.size(); ++i) d.max_attn_diff = std::max(d.max_attn_diff, std::abs(static_cast<double>(b[i]) - a[i]));
+    for (const auto& [key, map] : attn_f32.maps()) {
+        const std::vector<float>& a = map.data;
+        const std::vector<float>& b = attn_bf16.maps().at(key).data;
+        const int n = map.keys;
+        for (size_t i = 0; i < a.size(); ++i) d.max_attn_diff = worse(d.max_attn_diff, std::abs(static_cast<double>(b[i]) - a[i]));
         for (size_t r = 0; r + static_cast<size_t>(n) <= a.size(); r += static_cast<size_t>(n), ++rows)
             js_sum += js_bits(a.data() + r, b.data() + r, n);
     }
@@ -155,10 +154,10 @@ PromptDrift worst_of(const std::vector<PromptDrift>& all) {
     w.prompt = "worst";
     bool first = true;
     for (const PromptDrift& d : all) {
-        w.max_logit_diff = std::max(w.max_logit_diff, d.max_logit_diff);
+        w.max_logit_diff = worse(w.max_logit_diff, d.max_logit_diff);
         w.max_logit_f32 = std::max(w.max_logit_f32, d.max_logit_f32);
-        w.rel_logit_diff = std::max(w.rel_logit_diff, d.rel_logit_diff);
-        w.max_attn_diff = std::max(w.max_attn_diff, d.max_attn_diff);
+        w.rel_logit_diff = worse(w.rel_logit_diff, d.rel_logit_diff);
+        w.max_attn_diff = worse(w.max_attn_diff, d.max_attn_diff);
         w.mean_js_bits = std::max(w.mean_js_bits, d.mean_js_bits);
         // Agreements keep the lowest share.
         if (first || d.argmax_same * w.argmax_total < w.argmax_same * d.argmax_total) {

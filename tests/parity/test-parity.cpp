@@ -82,7 +82,7 @@ TEST_P(ForwardParity, Step0LogitsHiddenAttention) {
     double da = 0.0;
     for (int layer = 0; layer < m.config().n_layers; ++layer) {
         const std::vector<float> want(wa.begin() + layer * B * per, wa.begin() + layer * B * per + per);
-        da = std::max(da, max_abs_diff(tap.maps[{-1, 0}][layer], want));
+        da = test::worse(da, max_abs_diff(tap.maps[{-1, 0}][layer], want));
     }
     EXPECT_LT(da, kAttnTol) << name << ": attention differs by " << da;
 
@@ -130,7 +130,7 @@ TEST(ForwardParityAllSteps, T0LogitsEveryStep) {
         std::vector<float> got;
         st.run(m, x, fo, got);
         const std::vector<float> w(want.begin() + static_cast<int64_t>(t) * G * V, want.begin() + static_cast<int64_t>(t + 1) * G * V);
-        worst = std::max(worst, max_abs_diff(got, w));
+        worst = test::worse(worst, max_abs_diff(got, w));
     }
     EXPECT_LT(worst, kLogitTol);
 }

@@ -11,6 +11,7 @@
 // The checks fail both ways: when bf16 drifts too far (a broken rounding or kernel) and when it
 // does not drift at all (bf16 silently ignored: the logits must differ from the same backend's f32
 // logits by far more than any f32 summation-order difference).
+#include "dlmscope/capture.h"
 #include "engine/kernels/kernels.h"
 #include "engine/model/forward.h"
 #include "engine/sampler/diffusion.h"
@@ -64,16 +65,13 @@ constexpr double kBf16MinLogitDrift = 1e-2;
 // is caught first by the step-0 bounds above.
 constexpr double kBf16MinTokenAgreement = 0.7;
 
-// Keeps every layer's probabilities of the last forward.
-class KeepLayers : public AttentionTap {
-public:
-    bool wants(const TapContext&, int) override { return true; }
-    void on_attention(const TapContext&, int layer, const AttentionProbs& p) override {
-        if (static_cast<int>(layers.size()) <= layer) layers.resize(static_cast<size_t>(layer) + 1);
-        layers[static_cast<size_t>(layer)].assign(p.data, p.data + static_cast<int64_t>(p.n_heads) * p.n_queries * p.n_keys);
-    }
-    std::vector<std::vector<float>> layers;
-};
+// Every head of every layer, f32, all rows: the recorder keyed by (step -1, layer) for a forward
+// outside generate().
+AttentionRecorder all_heads_recorder() {
+    CaptureSelection sel;
+    sel.heads = CaptureSelection::Heads::all;
+    return AttentionRecorder(sel);
+}
 
 // ---- step 0: logits and attention ---------------------------------------------------------------
 
@@ -91,7 +89,7 @@ TEST_P(Bf16ForwardDrift, Step0LogitsAndAttentionWithinBounds) {
 
     ForwardState st;
     ForwardOptions fo;
-    KeepLayers tap;
+    AttentionRecorder tap = all_heads_recorder();
     fo.tap = &tap;
     std::vector<float> logits, logits_f32;
     st.run(bf16, x, fo, logits);
@@ -105,11 +103,11 @@ TEST_P(Bf16ForwardDrift, Step0LogitsAndAttentionWithinBounds) {
     const NpyArray want_attn = read_npy(run_dir(name) + "/attn_step0.npy");
     const std::vector<float> wa = want_attn.as_f32();
     const int64_t B = want_attn.shape[1], per = static_cast<int64_t>(bf16.config().n_heads) * L * L;
-    ASSERT_EQ(static_cast<int>(tap.layers.size()), bf16.config().n_layers);
+    ASSERT_EQ(static_cast<int>(tap.maps().size()), bf16.config().n_layers);
     double da = 0.0;
     for (int layer = 0; layer < bf16.config().n_layers; ++layer) {
         const std::vector<float> want(wa.begin() + layer * B * per, wa.begin() + layer * B * per + per);
-        da = std::max(da, max_abs_diff(tap.layers[static_cast<size_t>(layer)], want));
+        da = test::worse(da, max_abs_diff(tap.maps().at({-1, layer}).data, want));
     }
 
     // Under CFG the fixture also holds the unconditional row: every prompt position masked.
@@ -119,7 +117,7 @@ TEST_P(Bf16ForwardDrift, Step0LogitsAndAttentionWithinBounds) {
         std::vector<float> ul;
         st.run(bf16, un, fo, ul);
         const std::vector<float> wu(wl_all.begin() + static_cast<int64_t>(L) * V, wl_all.end());
-        dl = std::max(dl, max_abs_diff(ul, wu));
+        dl = test::worse(dl, max_abs_diff(ul, wu));
     }
 
     // The same backend at f32: bf16 must have changed something, and by more than summation order.

@@ -23,8 +23,8 @@ inline std::string fixtures() { return DLMSCOPE_FIXTURES_DIR; }
 inline std::string tiny_checkpoint() { return fixtures() + "/mmada-tiny/checkpoint"; }
 inline std::string run_dir(const std::string& name) { return fixtures() + "/mmada-tiny/runs/" + name; }
 
-// Largest |a - b| over two equally sized arrays; fails the test on a size mismatch.
-// Largest |a − b|, or NaN when any difference is NaN (a NaN output, or Inf against Inf): every
+// Largest |a − b| over two equally sized arrays (a size mismatch fails the test), or NaN when any
+// difference is NaN (a NaN output, or Inf against Inf): every
 // `EXPECT_LT(max_abs_diff(...), tol)` then fails instead of std::max skipping the NaN.
 inline double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
     EXPECT_EQ(a.size(), b.size());
@@ -36,6 +36,10 @@ inline double max_abs_diff(const std::vector<float>& a, const std::vector<float>
     }
     return m;
 }
+
+// The larger of two differences, NaN if either is: folds max_abs_diff results without losing a NaN
+// (std::max(m, NaN) returns m).
+inline double worse(double a, double b) { return std::isnan(a) || std::isnan(b) ? NAN : std::max(a, b); }
 
 // The message of the dlmscope::Error that f throws, or "(no error)".
 inline std::string message_of(const std::function<void()>& f) {

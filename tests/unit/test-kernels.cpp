@@ -24,6 +24,7 @@
 #include "core/json.h"
 
 #include <fmt/format.h>
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -46,6 +47,7 @@ namespace dlmscope {
 namespace {
 
 namespace k = kernels;
+using test::max_abs_diff;
 
 // ---- 1. error metric and seeded inputs -----------------------------------------------------------
 
@@ -60,27 +62,17 @@ double nmse(const std::vector<float>& a, const std::vector<float>& b) {
     return den > 0.0 ? num / den : num;
 }
 
-// Largest |a − b|; NaN (or a size mismatch) if any difference is NaN, so a NaN output fails every
-// `EXPECT_LT(max_abs(...), tol)` instead of being skipped by std::max.
-double max_abs(const std::vector<float>& a, const std::vector<float>& b) {
-    if (a.size() != b.size()) return NAN;
-    double m = 0.0;
-    for (size_t i = 0; i < a.size(); ++i) {
-        const double d = std::abs(static_cast<double>(a[i]) - b[i]);
-        if (std::isnan(d)) return NAN;
-        m = std::max(m, d);
-    }
-    return m;
-}
-
 TEST(DifferenceHelpers, FailOnNanAndInf) {
     const std::vector<float> a = {1.0f, 2.0f}, nan = {1.0f, NAN}, inf = {1.0f, INFINITY};
-    EXPECT_TRUE(std::isnan(max_abs(a, nan)));
-    EXPECT_FALSE(max_abs(a, inf) < 1.0);
-    EXPECT_TRUE(std::isnan(max_abs(inf, inf))) << "Inf − Inf is NaN, not 0";
+    EXPECT_TRUE(std::isnan(max_abs_diff(a, nan)));
+    EXPECT_FALSE(max_abs_diff(a, inf) < 1.0);
+    EXPECT_TRUE(std::isnan(max_abs_diff(inf, inf))) << "Inf − Inf is NaN, not 0";
     EXPECT_FALSE(nmse(nan, a) < 1.0);
     EXPECT_FALSE(nmse(inf, a) < 1.0);
-    EXPECT_TRUE(std::isnan(max_abs(a, {1.0f})));
+    EXPECT_NONFATAL_FAILURE(max_abs_diff(a, {1.0f}), "b.size()");
+    EXPECT_TRUE(std::isnan(test::worse(0.5, NAN)));
+    EXPECT_TRUE(std::isnan(test::worse(NAN, 0.5)));
+    EXPECT_EQ(test::worse(0.5, 0.25), 0.5);
 }
 
 // The first `n` columns of each of `rows` rows of a strided matrix (padding must not dilute NMSE).
@@ -355,7 +347,7 @@ TEST_P(SiluMulTest, MatchesRef) {
         k::ref::silu_mul(g.data(), u.data(), z_ref.data(), n);
         backend().silu_mul(g.data(), u.data(), z_cpu.data(), n);
         EXPECT_LT(nmse(z_cpu, z_ref), kSiluNmse);
-        EXPECT_LT(max_abs(z_cpu, z_ref), kSiluMaxAbs);
+        EXPECT_LT(max_abs_diff(z_cpu, z_ref), kSiluMaxAbs);
     }
 }
 
@@ -407,7 +399,7 @@ TEST_P(AttentionTest, MatchesRef) {
         std::vector<float> p_ref(np), p_cpu(np), o_ref(static_cast<size_t>(c.L * dq)), o_cpu(o_ref.size());
         k::ref::attention(q.data(), kk.data(), v.data(), c.L, c.n_heads, c.n_kv_heads, c.hd, p_ref.data(), o_ref.data());
         backend().attention(q.data(), kk.data(), v.data(), c.L, c.n_heads, c.n_kv_heads, c.hd, p_cpu.data(), o_cpu.data());
-        EXPECT_LT(max_abs(p_cpu, p_ref), kProbsMaxAbs);
+        EXPECT_LT(max_abs_diff(p_cpu, p_ref), kProbsMaxAbs);
         EXPECT_LT(nmse(o_cpu, o_ref), kAttnOutNmse);
         double worst_row = 0.0;
         for (size_t r = 0; r < np / c.L; ++r) {
@@ -419,7 +411,7 @@ TEST_P(AttentionTest, MatchesRef) {
         // Nobody observing (probs null): the same output.
         std::vector<float> o_unobserved(o_cpu.size());
         backend().attention(q.data(), kk.data(), v.data(), c.L, c.n_heads, c.n_kv_heads, c.hd, nullptr, o_unobserved.data());
-        EXPECT_EQ(max_abs(o_unobserved, o_cpu), 0.0);
+        EXPECT_EQ(max_abs_diff(o_unobserved, o_cpu), 0.0);
     }
 }
 
@@ -546,11 +538,11 @@ TEST_P(ForwardVsRef, LogitsAndHiddenAgree) {
     for (float v : lr) scale = std::max(scale, static_cast<double>(std::abs(v)));
     EXPECT_GT(scale, 1.0) << "logits of the random model should be O(10)";
     EXPECT_LT(scale, 100.0);
-    EXPECT_LT(max_abs(lf, lr), tol * scale);
+    EXPECT_LT(max_abs_diff(lf, lr), tol * scale);
     ASSERT_EQ(hf.size(), hr.size());
     double hscale = 0.0;
     for (float v : hr) hscale = std::max(hscale, static_cast<double>(std::abs(v)));
-    EXPECT_LT(max_abs(hf, hr), tol * hscale);
+    EXPECT_LT(max_abs_diff(hf, hr), tol * hscale);
 
     // Selected rows (what the sampler asks for) are the same rows of the full logits, up to float
     // rounding: a kernel may sum a 3-row product in another order than a 45-row one.
@@ -563,7 +555,7 @@ TEST_P(ForwardVsRef, LogitsAndHiddenAgree) {
     for (size_t r = 0; r < rows.size(); ++r) {
         const std::vector<float> want(lf.begin() + static_cast<int64_t>(rows[r]) * V, lf.begin() + static_cast<int64_t>(rows[r] + 1) * V);
         const std::vector<float> got(sel.begin() + static_cast<int64_t>(r) * V, sel.begin() + static_cast<int64_t>(r + 1) * V);
-        EXPECT_LT(max_abs(got, want), tol * scale) << "row " << rows[r];
+        EXPECT_LT(max_abs_diff(got, want), tol * scale) << "row " << rows[r];
     }
 }
 
