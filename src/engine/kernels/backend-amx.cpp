@@ -256,7 +256,7 @@ public:
     }
 
     PreparedWeight prepare(const Matrix& w, Precision p) const override {
-        if (p == Precision::f32 && !exactly_bf16(w)) return Backend::prepare(w, p);  // AVX-512 path
+        if (p == Precision::f32 && !exactly_bf16(w)) return as_is(w, p);  // AVX-512 path (OpenBLAS for f32/f16)
         const int64_t N16 = (w.rows + 15) / 16, K32 = (w.cols + 31) / 32;
         PreparedWeight pw;
         pw.src = w;

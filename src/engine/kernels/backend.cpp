@@ -97,12 +97,15 @@ PreparedWeight bf16_copy(const Matrix& w, Precision p) {
     return pw;
 }
 
-PreparedWeight Backend::prepare(const Matrix& w, Precision p) const {
-    if (p == Precision::bf16 && w.dtype != DType::bf16) return bf16_copy(w, p);
+PreparedWeight as_is(const Matrix& w, Precision p) {
     PreparedWeight pw;
     pw.src = w;
     pw.precision = p;
     return pw;
+}
+
+PreparedWeight Backend::prepare(const Matrix& w, Precision p) const {
+    return p == Precision::bf16 && w.dtype != DType::bf16 ? bf16_copy(w, p) : as_is(w, p);
 }
 
 void Backend::rmsnorm(const float* x, int64_t M, int64_t d, const Matrix& w, float eps, float* y) const { cpu::rmsnorm(x, M, d, w, eps, y); }

@@ -6,7 +6,7 @@
 // (RMSNorm, RoPE, SiLU, attention) are shared by the fast backends (cpu.cpp) and written out
 // plainly by the reference backend (ref.cpp).
 //
-// Backends register in registry.cpp; a file per backend. `select_backend("auto")` takes the first
+// Backends are listed in the registry in backend.cpp; a file per backend. `select_backend("auto")` takes the first
 // available one in registry order (the fastest first); tests loop over every available one.
 //
 // Precision (docs/backends.md):
@@ -94,13 +94,15 @@ std::string available_backend_names();
 // Helpers shared by backends.
 // Rounds n floats to bf16 (RNE) into out; NaN stays NaN.
 void round_to_bf16(const float* x, int64_t n, uint16_t* out);
+// A weight read as it is (layout 0).
+PreparedWeight as_is(const Matrix& w, Precision p);
 // A bf16 copy of a weight (rounded to nearest even), as a prepared weight of layout 0.
 PreparedWeight bf16_copy(const Matrix& w, Precision p);
 // out[M, K] (row stride K) = x[M, K] (row stride ldx) rounded to bf16 values, kept as f32.
 void round_rows_to_bf16(const float* x, int64_t M, int64_t K, int64_t ldx, float* out);
 // The weights of the f32-FMA backends (panel-kernel.h): bf16 panels of `nr` output columns, each a
 // run of pairs of k (layout kPanelLayout). Weights not in bf16 at f32 precision (f32/f16
-// checkpoints) stay as they are (layout 0) and go to OpenBLAS.
+// checkpoints) stay as they are (as_is) and go to OpenBLAS.
 constexpr int kPanelLayout = 2;
 PreparedWeight pack_panels(const Matrix& w, Precision p, int nr);
 // Their matmul: x copied once per call (zero-padded to an even K, rounded to bf16 at bf16

@@ -75,12 +75,7 @@ void matmul_rows(const float* x, int64_t M, int64_t ldx, const Matrix& W, int64_
 }  // namespace
 
 PreparedWeight pack_panels(const Matrix& w, Precision p, int nr) {
-    if (w.dtype != DType::bf16 && p == Precision::f32) {  // not bf16: OpenBLAS reads it as it is
-        PreparedWeight keep;
-        keep.src = w;
-        keep.precision = p;
-        return keep;
-    }
+    if (p == Precision::f32 && w.dtype != DType::bf16) return as_is(w, p);  // not bf16: OpenBLAS reads it
     const int64_t N = w.rows, K = w.cols, K2 = (K + 1) / 2, P = (N + nr - 1) / nr;
     PreparedWeight pw;
     pw.src = w;
@@ -113,13 +108,14 @@ void panel_matmul(PanelRange range, int nr, const float* x, int64_t M, int64_t l
     if (M == 0 || N == 0) return;
     if (w.layout != kPanelLayout) return cpu::matmul(x, M, ldx, w.src, y, ldy);  // f32/f16 weights at f32 precision
     thread_local std::vector<float> xp;
-    xp.assign(static_cast<size_t>(M * 2 * K2), 0.0f);
+    xp.resize(static_cast<size_t>(M * 2 * K2));
     for (int64_t m = 0; m < M; ++m) {
         float* d = xp.data() + m * 2 * K2;
         if (w.precision == Precision::bf16)
             round_rows_to_bf16(x + m * ldx, 1, K, ldx, d);
         else
             std::copy(x + m * ldx, x + m * ldx + K, d);
+        if (K < 2 * K2) d[K] = 0.0f;  // odd K: the pad meets the panels' zero
     }
     const float* xpp = xp.data();
     const auto* panels = static_cast<const uint32_t*>(w.packed);
