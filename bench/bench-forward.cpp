@@ -167,7 +167,7 @@ int run(const Args& a) {
         for (int i = 0; i < a.prompt; ++i) canvas[i] = static_cast<int32_t>((i * 7919 + 11) % std::min(cfg.vocab_size, 4000));
         std::vector<int> logit_rows;  // what the sampler asks for at the first step: the first block's masks
         for (int i = a.prompt; i < std::min(a.canvas, a.prompt + a.block); ++i) logit_rows.push_back(i);
-        const double flops = forward_flops(cfg, a.canvas, static_cast<int64_t>(logit_rows.size()));
+        const double flops = forward_flops(cfg, a.canvas, a.canvas, static_cast<int64_t>(logit_rows.size()));
         for (const std::string& be : backends)
             for (const auto& ps : split(a.precisions)) {
                 const k::Precision prec = k::parse_precision(ps);

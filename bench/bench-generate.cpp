@@ -205,7 +205,7 @@ int run(const Args& a) {
         const int block_end = static_cast<int>(prompt.size()) + (st.block + 1) * p.block_length;
         const int32_t* row = res.history.data() + static_cast<int64_t>(st.step) * L;
         const int masked = static_cast<int>(std::count(row, row + block_end, p.mask_id));
-        best_fwd_gflops = std::max(best_fwd_gflops, forward_flops(c, L, std::max(masked, 1)) / st.forward_seconds / 1e9);
+        best_fwd_gflops = std::max(best_fwd_gflops, forward_flops(c, L, L, std::max(masked, 1)) / st.forward_seconds / 1e9);
     }
     const double s_per_fwd = res.forward_seconds / res.forwards;
     const double tok_per_s = p.gen_length / res.seconds;

@@ -372,16 +372,19 @@ constexpr double kAttnOutNmse = 1e-11;
 
 struct AttentionCase {
     const char* name;
-    int64_t L;
+    int64_t Lq, Lk;  // query rows, keys (Lq < Lk: rows recomputed against cached keys)
     int n_heads, n_kv_heads, hd;
 };
 
 const AttentionCase kAttentionCases[] = {
-    {"one token", 1, 1, 1, 8},
-    {"multi-head", 7, 2, 2, 8},
-    {"grouped kv (2 q heads per kv head)", 33, 4, 2, 16},
-    {"multi-query (one kv head)", 64, 8, 1, 32},
-    {"bench model", 160, 12, 12, 64},
+    {"one token", 1, 1, 1, 1, 8},
+    {"multi-head", 7, 7, 2, 2, 8},
+    {"grouped kv (2 q heads per kv head)", 33, 33, 4, 2, 16},
+    {"multi-query (one kv head)", 64, 64, 8, 1, 32},
+    {"bench model", 160, 160, 12, 12, 64},
+    {"a block of rows against the canvas (dual cache)", 16, 103, 4, 4, 16},
+    {"one row against many keys", 1, 97, 4, 2, 32},
+    {"grouped kv, rows against keys", 32, 160, 8, 2, 64},
 };
 
 class AttentionTest : public BackendThreads {};
@@ -389,28 +392,28 @@ class AttentionTest : public BackendThreads {};
 TEST_P(AttentionTest, MatchesRef) {
     uint32_t seed = 400;
     for (const AttentionCase& c : kAttentionCases) {
-        SCOPED_TRACE(fmt::format("{}: L={} heads={} kv={} hd={}", c.name, c.L, c.n_heads, c.n_kv_heads, c.hd));
+        SCOPED_TRACE(fmt::format("{}: Lq={} Lk={} heads={} kv={} hd={}", c.name, c.Lq, c.Lk, c.n_heads, c.n_kv_heads, c.hd));
         const int64_t dq = static_cast<int64_t>(c.n_heads) * c.hd, dkv = static_cast<int64_t>(c.n_kv_heads) * c.hd;
         // q·k/√hd with unit-variance q and k·2 has standard deviation 2: peaked but not one-hot rows.
-        const std::vector<float> q = randn(static_cast<size_t>(c.L * dq), seed++);
-        const std::vector<float> kk = randn(static_cast<size_t>(c.L * dkv), seed++, 2.0f);
-        const std::vector<float> v = randn(static_cast<size_t>(c.L * dkv), seed++);
-        const size_t np = static_cast<size_t>(c.n_heads * c.L * c.L);
-        std::vector<float> p_ref(np), p_cpu(np), o_ref(static_cast<size_t>(c.L * dq)), o_cpu(o_ref.size());
-        k::ref::attention(q.data(), kk.data(), v.data(), c.L, c.n_heads, c.n_kv_heads, c.hd, p_ref.data(), o_ref.data());
-        backend().attention(q.data(), kk.data(), v.data(), c.L, c.n_heads, c.n_kv_heads, c.hd, p_cpu.data(), o_cpu.data());
+        const std::vector<float> q = randn(static_cast<size_t>(c.Lq * dq), seed++);
+        const std::vector<float> kk = randn(static_cast<size_t>(c.Lk * dkv), seed++, 2.0f);
+        const std::vector<float> v = randn(static_cast<size_t>(c.Lk * dkv), seed++);
+        const size_t np = static_cast<size_t>(c.n_heads * c.Lq * c.Lk);
+        std::vector<float> p_ref(np), p_cpu(np), o_ref(static_cast<size_t>(c.Lq * dq)), o_cpu(o_ref.size());
+        k::ref::attention(q.data(), c.Lq, kk.data(), v.data(), c.Lk, c.n_heads, c.n_kv_heads, c.hd, p_ref.data(), o_ref.data());
+        backend().attention(q.data(), c.Lq, kk.data(), v.data(), c.Lk, c.n_heads, c.n_kv_heads, c.hd, p_cpu.data(), o_cpu.data());
         EXPECT_LT(max_abs_diff(p_cpu, p_ref), kProbsMaxAbs);
         EXPECT_LT(nmse(o_cpu, o_ref), kAttnOutNmse);
         double worst_row = 0.0;
-        for (size_t r = 0; r < np / c.L; ++r) {
+        for (size_t r = 0; r < np / c.Lk; ++r) {
             double s = 0.0;
-            for (int64_t j = 0; j < c.L; ++j) s += p_cpu[r * c.L + j];
+            for (int64_t j = 0; j < c.Lk; ++j) s += p_cpu[r * c.Lk + j];
             worst_row = std::max(worst_row, std::abs(s - 1.0));
         }
-        EXPECT_LT(worst_row, 1e-6 * std::max<double>(1.0, static_cast<double>(c.L) / 16.0)) << "a row of probs does not sum to 1";
+        EXPECT_LT(worst_row, 1e-6 * std::max<double>(1.0, static_cast<double>(c.Lk) / 16.0)) << "a row of probs does not sum to 1";
         // Nobody observing (probs null): the same output.
         std::vector<float> o_unobserved(o_cpu.size());
-        backend().attention(q.data(), kk.data(), v.data(), c.L, c.n_heads, c.n_kv_heads, c.hd, nullptr, o_unobserved.data());
+        backend().attention(q.data(), c.Lq, kk.data(), v.data(), c.Lk, c.n_heads, c.n_kv_heads, c.hd, nullptr, o_unobserved.data());
         EXPECT_EQ(max_abs_diff(o_unobserved, o_cpu), 0.0);
     }
 }

@@ -28,9 +28,9 @@ public:
         ref::rope(x, L, ld, n_heads, hd, cos, sin);
     }
     void silu_mul(const float* g, const float* u, float* z, int64_t n) const override { ref::silu_mul(g, u, z, n); }
-    void attention(const float* q, const float* k, const float* v, int64_t L, int n_heads, int n_kv_heads, int hd, float* probs,
-                   float* o) const override {
-        ref::attention(q, k, v, L, n_heads, n_kv_heads, hd, probs, o);
+    void attention(const float* q, int64_t Lq, const float* k, const float* v, int64_t Lk, int n_heads, int n_kv_heads, int hd,
+                   float* probs, float* o) const override {
+        ref::attention(q, Lq, k, v, Lk, n_heads, n_kv_heads, hd, probs, o);
     }
 };
 

@@ -116,9 +116,9 @@ void Backend::rope(float* x, int64_t L, int64_t ld, int n_heads, int hd, const f
 
 void Backend::silu_mul(const float* g, const float* u, float* z, int64_t n) const { cpu::silu_mul(g, u, z, n); }
 
-void Backend::attention(const float* q, const float* k, const float* v, int64_t L, int n_heads, int n_kv_heads, int hd, float* probs,
-                        float* o) const {
-    cpu::attention(q, k, v, L, n_heads, n_kv_heads, hd, probs, o);
+void Backend::attention(const float* q, int64_t Lq, const float* k, const float* v, int64_t Lk, int n_heads, int n_kv_heads, int hd,
+                        float* probs, float* o) const {
+    cpu::attention(q, Lq, k, v, Lk, n_heads, n_kv_heads, hd, probs, o);
 }
 
 }  // namespace dlmscope::kernels

@@ -77,10 +77,11 @@ public:
     // z = silu(g) ⊙ u, n elements.
     virtual void silu_mul(const float* g, const float* u, float* z, int64_t n) const;
     // Bidirectional attention of every head: P_h = softmax(q_h k_hᵀ / sqrt(hd)), o_h = P_h v_h.
-    // q/o are [L, n_heads*hd], k/v [L, n_kv_heads*hd]; head h reads kv head h / (n_heads / n_kv_heads).
-    // probs [n_heads, L, L] receives P when non-null; null means nobody observes it.
-    virtual void attention(const float* q, const float* k, const float* v, int64_t L, int n_heads, int n_kv_heads, int hd,
-                           float* probs, float* o) const;
+    // q/o are [Lq, n_heads*hd], k/v [Lk, n_kv_heads*hd] (Lq < Lk when only some rows are recomputed
+    // against cached keys); head h reads kv head h / (n_heads / n_kv_heads).
+    // probs [n_heads, Lq, Lk] receives P when non-null; null means nobody observes it.
+    virtual void attention(const float* q, int64_t Lq, const float* k, const float* v, int64_t Lk, int n_heads, int n_kv_heads,
+                           int hd, float* probs, float* o) const;
 };
 
 // Every backend compiled in, in the order "auto" tries them (fastest first).

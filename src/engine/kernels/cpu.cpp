@@ -182,34 +182,34 @@ void silu_mul(const float* g, const float* u, float* z, int64_t n) {
     });
 }
 
-void attention(const float* q, const float* k, const float* v, int64_t L, int n_heads, int n_kv_heads, int hd,
+void attention(const float* q, int64_t Lq, const float* k, const float* v, int64_t Lk, int n_heads, int n_kv_heads, int hd,
                float* probs, float* o) {
     const int dq = n_heads * hd, dkv = n_kv_heads * hd, group = n_heads / n_kv_heads;
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-    const int iL = static_cast<int>(L);
-    const double flops = 4.0 * n_heads * static_cast<double>(L) * static_cast<double>(L) * hd;
+    const int iq = static_cast<int>(Lq), ik = static_cast<int>(Lk);
+    const double flops = 4.0 * n_heads * static_cast<double>(Lq) * static_cast<double>(Lk) * hd;
     // Heads are independent: each task is one whole head (scores, softmax, P·v).
     parallel_for(n_heads, threads_for(flops, kParallelFlops), [&](int64_t hh) {
         const int h = static_cast<int>(hh);
         thread_local std::vector<float> scratch;  // one head's scores when nobody keeps them
-        if (!probs) scratch.resize(static_cast<size_t>(L * L));
-        float* P = probs ? probs + static_cast<int64_t>(h) * L * L : scratch.data();
+        if (!probs) scratch.resize(static_cast<size_t>(Lq * Lk));
+        float* P = probs ? probs + static_cast<int64_t>(h) * Lq * Lk : scratch.data();
         // S_h = scale · q_h k_hᵀ, written straight into P.
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, iL, iL, hd, scale, q + h * hd, dq, k + (h / group) * hd, dkv, 0.0f, P,
-                    iL);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, iq, ik, hd, scale, q + h * hd, dq, k + (h / group) * hd, dkv, 0.0f, P,
+                    ik);
         // Row softmax over keys (max-subtracted).
-        for (int64_t r = 0; r < L; ++r) {
-            float* p = P + r * L;
+        for (int64_t r = 0; r < Lq; ++r) {
+            float* p = P + r * Lk;
             float mx = p[0];
-            for (int64_t j = 1; j < L; ++j) mx = std::max(mx, p[j]);
-            for (int64_t j = 0; j < L; ++j) p[j] = exp_approx(p[j] - mx);
+            for (int64_t j = 1; j < Lk; ++j) mx = std::max(mx, p[j]);
+            for (int64_t j = 0; j < Lk; ++j) p[j] = exp_approx(p[j] - mx);
             float sum = 0.0f;
-            for (int64_t j = 0; j < L; ++j) sum += p[j];
+            for (int64_t j = 0; j < Lk; ++j) sum += p[j];
             const float inv = 1.0f / sum;
-            for (int64_t j = 0; j < L; ++j) p[j] *= inv;
+            for (int64_t j = 0; j < Lk; ++j) p[j] *= inv;
         }
         // o_h = P_h · v_h.
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, iL, hd, iL, 1.0f, P, iL, v + (h / group) * hd, dkv, 0.0f, o + h * hd,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, iq, hd, ik, 1.0f, P, ik, v + (h / group) * hd, dkv, 0.0f, o + h * hd,
                     dq);
     });
 }

@@ -31,10 +31,10 @@ void rmsnorm(const float* x, int64_t M, int64_t d, const Matrix& w, float eps, f
 void rope(float* x, int64_t L, int64_t ld, int n_heads, int hd, const float* cos, const float* sin);
 // z = silu(g) ⊙ u, n elements.
 void silu_mul(const float* g, const float* u, float* z, int64_t n);
-// Bidirectional attention of every head: probs [n_heads, L, L] = softmax(q_h k_hᵀ / sqrt(hd)),
-// o[:, h*hd:(h+1)*hd] = probs_h · v_h. q/o are [L, n_heads*hd]; k/v are [L, n_kv_heads*hd];
+// Bidirectional attention of every head: probs [n_heads, Lq, Lk] = softmax(q_h k_hᵀ / sqrt(hd)),
+// o[:, h*hd:(h+1)*hd] = probs_h · v_h. q/o are [Lq, n_heads*hd]; k/v are [Lk, n_kv_heads*hd];
 // head h reads kv head h / (n_heads / n_kv_heads). probs may be null (not kept).
-void attention(const float* q, const float* k, const float* v, int64_t L, int n_heads, int n_kv_heads, int hd,
+void attention(const float* q, int64_t Lq, const float* k, const float* v, int64_t Lk, int n_heads, int n_kv_heads, int hd,
                float* probs, float* o);
 }  // namespace ref
 
@@ -43,7 +43,7 @@ void matmul(const float* x, int64_t M, int64_t ldx, const Matrix& W, float* y, i
 void rmsnorm(const float* x, int64_t M, int64_t d, const Matrix& w, float eps, float* y);
 void rope(float* x, int64_t L, int64_t ld, int n_heads, int hd, const float* cos, const float* sin);
 void silu_mul(const float* g, const float* u, float* z, int64_t n);
-void attention(const float* q, const float* k, const float* v, int64_t L, int n_heads, int n_kv_heads, int hd,
+void attention(const float* q, int64_t Lq, const float* k, const float* v, int64_t Lk, int n_heads, int n_kv_heads, int hd,
                float* probs, float* o);
 }  // namespace cpu
 

@@ -76,31 +76,31 @@ void silu_mul(const float* g, const float* u, float* z, int64_t n) {
     for (int64_t i = 0; i < n; ++i) z[i] = static_cast<float>(g[i] / (1.0 + std::exp(-static_cast<double>(g[i])))) * u[i];
 }
 
-void attention(const float* q, const float* k, const float* v, int64_t L, int n_heads, int n_kv_heads, int hd,
+void attention(const float* q, int64_t Lq, const float* k, const float* v, int64_t Lk, int n_heads, int n_kv_heads, int hd,
                float* probs, float* o) {
     const int64_t dq = static_cast<int64_t>(n_heads) * hd, dkv = static_cast<int64_t>(n_kv_heads) * hd;
     const int group = n_heads / n_kv_heads;
     const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
-    std::vector<double> row(static_cast<size_t>(L));
+    std::vector<double> row(static_cast<size_t>(Lk));
     std::vector<float> own;  // the probabilities when the caller keeps none
-    if (!probs) own.resize(static_cast<size_t>(n_heads) * L * L);
+    if (!probs) own.resize(static_cast<size_t>(n_heads) * Lq * Lk);
     for (int h = 0; h < n_heads; ++h) {
         const int kvh = h / group;
-        float* P = (probs ? probs : own.data()) + static_cast<int64_t>(h) * L * L;
-        for (int64_t i = 0; i < L; ++i) {
+        float* P = (probs ? probs : own.data()) + static_cast<int64_t>(h) * Lq * Lk;
+        for (int64_t i = 0; i < Lq; ++i) {
             double mx = -INFINITY;
-            for (int64_t j = 0; j < L; ++j) {
+            for (int64_t j = 0; j < Lk; ++j) {
                 double s = 0.0;
                 for (int e = 0; e < hd; ++e) s += static_cast<double>(q[i * dq + h * hd + e]) * k[j * dkv + kvh * hd + e];
                 row[j] = s * scale;
                 mx = std::max(mx, row[j]);
             }
             double sum = 0.0;
-            for (int64_t j = 0; j < L; ++j) sum += (row[j] = std::exp(row[j] - mx));
-            for (int64_t j = 0; j < L; ++j) P[i * L + j] = static_cast<float>(row[j] / sum);
+            for (int64_t j = 0; j < Lk; ++j) sum += (row[j] = std::exp(row[j] - mx));
+            for (int64_t j = 0; j < Lk; ++j) P[i * Lk + j] = static_cast<float>(row[j] / sum);
             for (int e = 0; e < hd; ++e) {
                 double acc = 0.0;
-                for (int64_t j = 0; j < L; ++j) acc += static_cast<double>(P[i * L + j]) * v[j * dkv + kvh * hd + e];
+                for (int64_t j = 0; j < Lk; ++j) acc += static_cast<double>(P[i * Lk + j]) * v[j * dkv + kvh * hd + e];
                 o[i * dq + h * hd + e] = static_cast<float>(acc);
             }
         }

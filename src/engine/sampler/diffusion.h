@@ -1,18 +1,22 @@
-// dlmscope engine: the MMaDA/LLaDA masked-diffusion sampler (spec section 5).
+// dlmscope engine: the MMaDA/LLaDA masked-diffusion sampler loop (spec section 5), with Fast-dLLM's
+// cached and threshold decoding. The loop only loops; the schedule is schedule.h, each decision is
+// select.h, and what a step computes is the denoiser's (engine/model/denoiser.h).
 //
 //   canvas = prompt + G × mask
-//   for each block b (left to right):                  n_b masks in the block window
-//     for each step s of the block:                    k_s = ⌊n_b/S⌋ (+1 for the first n_b mod S steps)
-//       lg   = model(canvas)                           (CFG: uncond + (w+1)(cond − uncond))
-//       x0   = argmax_v exp(lg)/(−ln U)^T  (f64)       (T = 0: argmax lg; first maximal index)
-//       conf = softmax(lg)[x0] (f64; f32 for LLaDA) | a uniform (random remasking)
-//       conf = −∞ outside {masked positions before the block end}
-//       commit the k_s highest-confidence positions (ties: lowest position)
+//   for each block b (left to right):
+//     for each step of the block:
+//       lg   = denoiser(canvas)                        (CFG: uncond + (w+1)(cond − uncond))
+//       x0, conf = predict(lg) for the masked positions before the block end (others: −∞)
+//       commit top-k_s (fixed schedule) | the most confident + every conf ≥ T (threshold)
+//     until S steps ran (plain sampler) | the block holds no mask (threshold or cache; a cached block
+//     always runs one cached forward after its full one, as Fast-dLLM does)
 #pragma once
 
 #include "dlmscope/tap.h"
-#include "engine/model/forward.h"
+#include "engine/model/denoiser.h"
+#include "engine/sampler/audit.h"
 #include "engine/sampler/noise.h"
+#include "engine/sampler/schedule.h"
 
 #include <atomic>
 #include <cstdint>
@@ -22,42 +26,6 @@
 
 namespace dlmscope {
 
-enum class Remasking { low_confidence, random };
-Remasking parse_remasking(const std::string& s);  // "low_confidence" | "random"
-const char* remasking_name(Remasking r);
-
-// Which official script's numerics to follow where they differ (spec 5.7).
-enum class SamplerFlavor {
-    mmada,  // confidence softmax in float64 (MMaDA generate.py / mmu_generate)
-    llada,  // confidence softmax in the logits' dtype, float32 (LLaDA generate.py)
-};
-SamplerFlavor parse_sampler_flavor(const std::string& s);
-const char* sampler_flavor_name(SamplerFlavor f);
-
-struct GenerateParams {
-    int gen_length = 128;
-    int block_length = 128;
-    int steps = 128;
-    double temperature = 0.0;
-    double cfg_scale = 0.0;
-    Remasking remasking = Remasking::low_confidence;
-    SamplerFlavor flavor = SamplerFlavor::mmada;
-    int32_t mask_id = -1;
-    // LLaDA-only options (spec 5.9): -inf logit for eos at every position; -inf confidence for
-    // predicted eos/eot. Ids come from the tokenizer; -1 = not available.
-    bool logits_eos_inf = false;
-    bool confidence_eos_eot_inf = false;
-    int32_t eos_id = -1;
-    int32_t eot_id = -1;
-};
-
-// Throws Error naming the parameter when the schedule is impossible (spec 5.2) or the canvas
-// is longer than the model allows.
-void validate_params(const GenerateParams& p, int prompt_length, const ModelConfig& c);
-
-// The transfer schedule of one block: k_s for s = 0..steps_per_block-1.
-std::vector<int> transfer_schedule(int masked_in_block, int steps_per_block);
-
 struct StepRecord {
     int step = 0;
     int block = 0;
@@ -66,6 +34,9 @@ struct StepRecord {
     std::vector<int32_t> tokens;       // their new ids
     std::vector<double> confidences;   // the confidence each was chosen with
     double forward_seconds = 0.0;
+    ForwardKind kind = ForwardKind::full;  // what the step's forward computed:
+    int row_begin = 0, row_end = 0;        //   canvas rows [row_begin, row_end)
+    StepAudit audit;                       // with cache_audit, at cached steps
 };
 
 struct GenerateResult {
@@ -75,9 +46,11 @@ struct GenerateResult {
     std::vector<StepRecord> steps;
     int canvas_length = 0;
     double seconds = 0.0;              // whole generate()
-    double forward_seconds = 0.0;      // sum over forwards
-    int forwards = 0;                  // model calls (2 per step under CFG)
+    double forward_seconds = 0.0;      // sum over forwards (the audit's exact forwards excluded)
+    double audit_seconds = 0.0;        // the audit's exact forwards
+    int forwards = 0;                  // model calls (2 per step under CFG; audit forwards excluded)
     double flops = 0.0;                // sum of forward_flops()
+    std::vector<int> steps_per_block;  // steps each block took
 };
 
 struct GenerateHooks {
