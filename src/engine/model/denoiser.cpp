@@ -53,7 +53,8 @@ private:
 // A block's first step (and every refresh-th) fills the cache; the others reuse it.
 class BlockCacheDenoiser final : public Denoiser {
 public:
-    BlockCacheDenoiser(const Model& m, CacheMode mode, int refresh, int L) : model_(m), mode_(mode), refresh_(refresh) {
+    BlockCacheDenoiser(const Model& m, CacheMode mode, int refresh, int L, bool oracle)
+        : model_(m), mode_(mode), refresh_(refresh), oracle_(oracle) {
         cache_.reset(m.config(), L);
     }
     DenoiseInfo run(std::span<const int32_t> x, const DenoiseRequest& req, std::vector<float>& logits) override {
@@ -70,13 +71,14 @@ public:
             fo.kv = KvUse::fill;
             info = {ForwardKind::full, 0, static_cast<int>(L), 0.0};
         } else {
-            fo.kv = KvUse::reuse;
+            fo.kv = oracle_ ? KvUse::frozen : KvUse::reuse;
             fo.row_begin = req.block_start;
             fo.row_end = mode_ == CacheMode::prefix ? static_cast<int>(L) : req.block_end;
             info = {mode_ == CacheMode::prefix ? ForwardKind::prefix : ForwardKind::dual, fo.row_begin, fo.row_end, 0.0};
         }
         state_.run(model_, x, fo, logits);
-        info.flops = forward_flops(model_.config(), info.row_end - info.row_begin, L,
+        const int64_t computed = fo.kv == KvUse::frozen ? L : info.row_end - info.row_begin;
+        info.flops = forward_flops(model_.config(), computed, L,
                                    static_cast<int64_t>(logits.size()) / model_.config().output_width);
         return info;
     }
@@ -86,15 +88,16 @@ private:
     const Model& model_;
     CacheMode mode_;
     int refresh_;
+    bool oracle_;
     KvCache cache_;
     ForwardState state_;
 };
 
 }  // namespace
 
-std::unique_ptr<Denoiser> make_denoiser(const Model& model, CacheMode mode, int refresh, int canvas_length) {
+std::unique_ptr<Denoiser> make_denoiser(const Model& model, CacheMode mode, int refresh, int canvas_length, bool oracle) {
     if (mode == CacheMode::none) return std::make_unique<FullDenoiser>(model);
-    return std::make_unique<BlockCacheDenoiser>(model, mode, refresh, canvas_length);
+    return std::make_unique<BlockCacheDenoiser>(model, mode, refresh, canvas_length, oracle);
 }
 
 }  // namespace dlmscope

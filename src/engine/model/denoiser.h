@@ -53,7 +53,8 @@ public:
     virtual const KvCache* cache() const { return nullptr; }
 };
 
-// The denoiser of a cache mode for canvases of `canvas_length` positions.
-std::unique_ptr<Denoiser> make_denoiser(const Model& model, CacheMode mode, int refresh, int canvas_length);
+// The denoiser of a cache mode for canvases of `canvas_length` positions. `oracle`: cached steps
+// run KvUse::frozen (every row, the cached K/V frozen) instead of the row range: slow, for checking.
+std::unique_ptr<Denoiser> make_denoiser(const Model& model, CacheMode mode, int refresh, int canvas_length, bool oracle = false);
 
 }  // namespace dlmscope

@@ -31,7 +31,7 @@ GenerateResult generate(const Model& model, const std::vector<int32_t>& prompt, 
     for (int i = 0; i < L; ++i) prompt_index[i] = x[i] != p.mask_id;
     res.history.reserve(static_cast<size_t>(p.steps + 1) * L);
 
-    const std::unique_ptr<Denoiser> denoiser = make_denoiser(model, p.cache, p.cache_refresh, L);
+    const std::unique_ptr<Denoiser> denoiser = make_denoiser(model, p.cache, p.cache_refresh, L, p.cache_oracle);
     const std::unique_ptr<Denoiser> uncond = cfg ? make_denoiser(model, CacheMode::none, 0, L) : nullptr;
     const std::unique_ptr<Denoiser> exact = audit ? make_denoiser(model, CacheMode::none, 0, L) : nullptr;
     AuditTap audit_tap(c.n_layers, c.n_heads);

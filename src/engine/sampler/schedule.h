@@ -52,6 +52,9 @@ struct GenerateParams {
     double parallel_threshold = 0.0;
     int cache_refresh = 0;
     bool cache_audit = false;
+    // Verification: cached steps run the slow oracle instead (a full forward whose K/V outside the
+    // recomputed rows are frozen as cached, KvUse::frozen); the same tokens at a full forward's cost.
+    bool cache_oracle = false;
 };
 
 // Throws Error naming the parameter when the schedule is impossible (spec 5.2), the canvas is
