@@ -47,6 +47,10 @@ struct GenerateArgs {
     int64_t mask_id = -1;
     bool logits_eos_inf = false;
     bool confidence_eos_eot_inf = false;
+    std::string cache = "none";
+    double parallel_threshold = 0.0;
+    int cache_refresh = 0;
+    bool cache_audit = false;
     bool quiet = false;
 };
 
@@ -126,6 +130,12 @@ int run_generate(const GenerateArgs& a) {
     p.confidence_eos_eot_inf = a.confidence_eos_eot_inf;
     p.eos_id = tok.token_to_id("<|endoftext|>").value_or(c.eos_token_id);
     p.eot_id = tok.token_to_id("<|eot_id|>").value_or(-1);
+    p.cache = parse_cache_mode(a.cache);
+    p.parallel_threshold = a.parallel_threshold;
+    p.cache_refresh = a.cache_refresh;
+    p.cache_audit = a.cache_audit;
+    if (p.cache_audit && !(a.save_history || a.visualize_attention))
+        fail("--cache-audit records the drift into the run directory: add --save-history or --visualize-attention");
     for (size_t i = 0; i < prompt.size(); ++i)
         if (prompt[i] < 0 || prompt[i] >= c.output_width)
             fail("prompt token id {} at position {} is outside the model's vocabulary (0..{})", prompt[i], i, c.output_width - 1);
@@ -137,6 +147,9 @@ int run_generate(const GenerateArgs& a) {
                    {"seed", a.seed}, {"mask_id", p.mask_id}, {"sampler", sampler_flavor_name(p.flavor)},
                    {"template", a.prompt_ids.empty() ? (tmpl == ChatTemplate::llada ? "llada" : tmpl == ChatTemplate::mmada ? "mmada" : "none") : "ids"},
                    {"logits_eos_inf", p.logits_eos_inf}, {"confidence_eos_eot_inf", p.confidence_eos_eot_inf},
+                   {"cache", cache_mode_name(p.cache)},
+                   {"parallel_threshold", p.parallel_threshold > 0.0 ? json(p.parallel_threshold) : json(nullptr)},
+                   {"cache_refresh", p.cache_refresh}, {"cache_audit", p.cache_audit},
                    {"backend", model->backend().name()}, {"isa", model->backend().isa()},
                    {"precision", kernels::precision_name(model->precision())}, {"threads", kernels::threads()}};
 
@@ -150,8 +163,8 @@ int run_generate(const GenerateArgs& a) {
     if (!a.capture_rows.empty()) sel.parse_rows(a.capture_rows);
     if (!a.capture_dtype.empty()) sel.parse_dtype(a.capture_dtype);
     const int n_blocks = p.gen_length / p.block_length;
-    CaptureLayout layout{c.n_layers, c.n_heads, p.steps, p.steps / n_blocks, P, L, p.mask_id};
-    if (capture) sel.validate(c.n_layers, c.n_heads, p.steps, L);
+    CaptureLayout layout{c.n_layers, c.n_heads, max_steps(p), fixed_steps_per_block(p), P, L, p.mask_id};
+    if (capture) sel.validate(c.n_layers, c.n_heads, layout.steps, L);
 
     std::unique_ptr<RunWriter> run;
     if (a.save_history || capture) {
@@ -173,8 +186,10 @@ int run_generate(const GenerateArgs& a) {
             {"prompt_ids", prompt},
             {"prompt_length", P},
             {"canvas_length", L},
-            {"num_blocks", p.gen_length / p.block_length},
-            {"steps_per_block", p.steps / (p.gen_length / p.block_length)},
+            {"num_blocks", n_blocks},
+            // Fixed in advance for the plain sampler; null when it varies (threshold, cache): the
+            // steps' records and "block_steps" (written at the end) say what each block took.
+            {"steps_per_block", layout.steps_per_block > 0 ? json(layout.steps_per_block) : json(nullptr)},
         };
         run = std::make_unique<RunWriter>(a.out, a.manifest, std::move(fields));
     }
@@ -193,12 +208,18 @@ int run_generate(const GenerateArgs& a) {
     if (!a.quiet)
         fmt::print(stderr, "dlmscope: backend {} ({}), precision {}, {} threads\n", model->backend().name(), model->backend().isa(),
                    kernels::precision_name(model->precision()), kernels::threads());
-    Progress bar("generate", p.steps, !a.quiet);
+    // A variable schedule has no step count known in advance: the bar then counts committed positions.
+    const bool by_steps = layout.steps_per_block > 0;
+    Progress bar("generate", by_steps ? layout.steps : p.gen_length, !a.quiet);
+    int committed = 0;
     SeededNoise noise(a.seed);
     GenerateHooks hooks;
     hooks.tap = tap.get();
     hooks.cancel = &g_cancel;
-    hooks.on_step = [&](const StepRecord& r) { bar.update(r.step + 1, fmt::format("block {}", r.block)); };
+    hooks.on_step = [&](const StepRecord& r) {
+        committed += static_cast<int>(r.positions.size());
+        bar.update(by_steps ? r.step + 1 : committed, fmt::format("block {} step {}", r.block, r.step));
+    };
     GenerateResult res;
     try {
         res = generate(*model, prompt, p, noise, hooks);
@@ -227,16 +248,38 @@ int run_generate(const GenerateArgs& a) {
 
     if (run) {
         json steps = json::array();
-        for (const StepRecord& r : res.steps)
-            steps.push_back({{"step", r.step}, {"block", r.block}, {"step_in_block", r.step_in_block},
-                             {"positions", r.positions}, {"tokens", r.tokens}, {"confidences", r.confidences},
-                             {"forward_s", r.forward_seconds}});
+        std::vector<float> drift;    // [audited steps, n_layers, n_heads, kNumDriftStats]
+        std::vector<int32_t> drift_steps;
+        for (const StepRecord& r : res.steps) {
+            json rec = {{"step", r.step}, {"block", r.block}, {"step_in_block", r.step_in_block},
+                        {"kind", forward_kind_name(r.kind)}, {"rows", {r.row_begin, r.row_end}},
+                        {"positions", r.positions}, {"tokens", r.tokens}, {"confidences", r.confidences},
+                        {"forward_s", r.forward_seconds}};
+            if (r.audit.present) {
+                rec["audit"] = {{"logits_max_abs", r.audit.logits_max_abs}, {"argmax_agree", r.audit.argmax_agree},
+                                {"argmax_rows", r.audit.argmax_rows}};
+                drift.insert(drift.end(), r.audit.attn.begin(), r.audit.attn.end());
+                drift_steps.push_back(r.step);
+            }
+            steps.push_back(std::move(rec));
+        }
+        if (p.cache_audit) {
+            const int n = static_cast<int>(drift_steps.size());
+            run->write_array("cache_drift.npy", "<f4", {n, c.n_layers, c.n_heads, kNumDriftStats}, drift.data(), drift.size() * sizeof(float),
+                             {{"name", "cache_drift"}, {"kind", "cache_drift"}, {"axes", {"audited_step", "layer", "head", "stat"}},
+                              {"stat_names", kDriftStatNames},
+                              {"description", "cached vs exact attention of the recomputed rows, per audited (cached) step"}});
+            run->write_array("cache_drift_steps.npy", "<i4", {n}, drift_steps.data(), drift_steps.size() * sizeof(int32_t),
+                             {{"name", "cache_drift_steps"}, {"kind", "cache_drift_steps"},
+                              {"description", "the step of each row of cache_drift"}});
+        }
         json pieces = json::array();
         for (int32_t id : res.canvas) pieces.push_back(token_text(tok, id));
         std::vector<int> commit_step(static_cast<size_t>(L), -1);
         for (const StepRecord& r : res.steps)
             for (int pos : r.positions) commit_step[pos] = r.step;
-        run->write_array("history.npy", "<i4", {p.steps + 1, L}, res.history.data(), res.history.size() * sizeof(int32_t),
+        const int T = static_cast<int>(res.steps.size());
+        run->write_array("history.npy", "<i4", {T + 1, L}, res.history.data(), res.history.size() * sizeof(int32_t),
                          {{"name", "history"}, {"kind", "history"},
                           {"description", "row s = canvas before step s; last row = final canvas"}});
         if (tap) run->update({{"capture", tap->summary()}});
@@ -246,12 +289,14 @@ int run_generate(const GenerateArgs& a) {
                      {"tokens", pieces},
                      {"commit_step", commit_step},
                      {"steps", steps},
+                     {"total_steps", T},
+                     {"block_steps", res.steps_per_block},
                      {"timings", {{"generate_s", res.seconds}, {"forward_s", res.forward_seconds}, {"forwards", res.forwards},
-                                  {"gflop", res.flops / 1e9}}}});
+                                  {"audit_s", res.audit_seconds}, {"gflop", res.flops / 1e9}}}});
         if (!a.quiet) fmt::print(stderr, "dlmscope: run written to {}\n", run->manifest_path());
     }
     if (!a.quiet)
-        fmt::print(stderr, "dlmscope: {} steps, {} forwards in {:.2f}s ({:.1f} ms/forward, {:.1f} GFLOP/s)\n", p.steps, res.forwards,
+        fmt::print(stderr, "dlmscope: {} steps, {} forwards in {:.2f}s ({:.1f} ms/forward, {:.1f} GFLOP/s)\n", res.steps.size(), res.forwards,
                    res.seconds, 1e3 * res.forward_seconds / std::max(res.forwards, 1), res.flops / 1e9 / std::max(res.forward_seconds, 1e-9));
     return 0;
 }
@@ -279,6 +324,18 @@ Runner add_generate(CLI::App& app) {
     cmd->add_option("--mask-id", a->mask_id, "Mask token id (default: the tokenizer's <|mdm_mask|>)");
     cmd->add_flag("--logits-eos-inf", a->logits_eos_inf, "LLaDA option: never predict <|endoftext|>");
     cmd->add_flag("--confidence-eos-eot-inf", a->confidence_eos_eot_inf, "LLaDA option: lowest confidence for <|endoftext|>/<|eot_id|>");
+    cmd->add_option("--cache", a->cache,
+                    "K/V cache (Fast-dLLM): none (every step a full forward), prefix (recompute the block and what follows "
+                    "against the cached prefix), dual (recompute the block only, against cached prefix and suffix)")
+        ->default_val("none")->check(CLI::IsMember({"none", "prefix", "dual"}));
+    cmd->add_option("--parallel-threshold", a->parallel_threshold,
+                    "Commit the most confident masked position of the block and every other with confidence >= T "
+                    "(0 < T < 1); 0 = the fixed schedule of --steps")
+        ->default_val(0.0);
+    cmd->add_option("--cache-refresh", a->cache_refresh, "With a cache: every N-th step of a block is a full forward that refills it (0 = off)")
+        ->default_val(0)->check(CLI::NonNegativeNumber);
+    cmd->add_flag("--cache-audit", a->cache_audit,
+                  "With a cache: also run the exact forward at every cached step and record the attention/logit drift (slow)");
     cmd->add_flag("--save-history,--save_history", a->save_history, "Write the run manifest and per-step canvases");
     cmd->add_flag("--visualize-attention,--visualize_attention", a->visualize_attention,
                   "Capture attention (default: all steps, all layers, head mean, f16, with statistics); implies --save-history");

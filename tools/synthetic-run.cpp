@@ -115,7 +115,7 @@ std::string write_synthetic_run(const std::string& out_dir, const SyntheticRunSp
         history.insert(history.end(), canvas.begin(), canvas.end());
         const std::vector<uint8_t> cls = key_classes(canvas, P, s.mask_id);
         if (!s.attention)
-            for (int k = 0; k < kPool; ++k) head_stats(&pool[k * LL], L, cls, P, pool_stats[k]);
+            for (int k = 0; k < kPool; ++k) head_stats(&pool[k * LL], 0, L, L, cls, P, pool_stats[k]);
         stats.assign(static_cast<size_t>(NL) * H * kNumRowSets * kNumStats, 0.0f);
         maps.assign(static_cast<size_t>(NL) * Hs * LL, 0.0f);
         for (int l = 0; l < NL; ++l)
@@ -124,7 +124,7 @@ std::string write_synthetic_run(const std::string& out_dir, const SyntheticRunSp
                 std::array<float, kNumRowSets * kNumStats> st;
                 if (s.attention) {
                     s.attention(step, l, h, head.data(), L);
-                    head_stats(head.data(), L, cls, P, st);
+                    head_stats(head.data(), 0, L, L, cls, P, st);
                     A = head.data();
                 } else {
                     const int k = pool_index(step, l, h);

@@ -24,7 +24,11 @@ public:
     struct Map {
         int step = -1, block = -1;
         int heads = 0, queries = 0, keys = 0;
+        int row_begin = 0;        // canvas position of the first stored query row
         std::vector<float> data;  // [heads, queries, keys]
+        // Per key column, the step that computed its K/V (earlier than `step` for keys read from a
+        // cache); the stored rows are only ever rows the forward recomputed.
+        std::vector<int> key_step;
     };
     // Captured maps keyed by (step, layer); steps of forwards outside generate() are -1 unless
     // Engine::set_context said otherwise.

@@ -15,6 +15,7 @@
 #include <cmath>
 #include <filesystem>
 #include <future>
+#include <map>
 #include <memory>
 #include <set>
 
@@ -198,9 +199,19 @@ void Analysis::setup() {
         rollout_reason_ = fmt::format("needs every layer; --max-layers {} analyses {} of {}", opt_.max_layers, layer_idx_.size(),
                                       run_.n_layers());
     if (rollout_reason_.empty()) {
+        // Rollout multiplies every row of every layer: only steps that recomputed every row qualify
+        // (a cached step has no attention for the rows it reused).
+        const auto full_forward = [&](const StepIndex& s) { return s.query_begin == 0 && s.query_end == L_; };
         for (const StepIndex& s : run_.steps())
-            if (s.step_in_block == run_.steps_per_block() - 1) rollout_steps_.insert(s.step);
-        if (rollout_steps_.empty()) rollout_steps_.insert(run_.steps().back().step);
+            if (run_.is_block_last(s.step) && full_forward(s)) rollout_steps_.insert(s.step);
+        if (rollout_steps_.empty())
+            for (auto it = run_.steps().rbegin(); it != run_.steps().rend(); ++it)
+                if (full_forward(*it)) {
+                    rollout_steps_.insert(it->step);
+                    break;
+                }
+        if (rollout_steps_.empty())
+            rollout_reason_ = "needs a captured step that recomputed every query row; every captured step was a cached forward";
     }
 
     // The diffusion history: final tokens and their text, commit steps and confidences.
@@ -280,7 +291,7 @@ void Analysis::commit_rows(const StepCapture& s) {
     std::vector<float> row(L_);
     for (int i = 0; i < L_; ++i) {
         if (commit_step_[i] != s.step) continue;
-        if (i < rb_ || i >= re_) {
+        if (i < rb_ || i >= re_ || !s.row_recomputed(i)) {
             ++commit_rows_skipped_;
             continue;
         }
@@ -341,15 +352,17 @@ void Analysis::process(const StepCapture& cur, const StepCapture* prev) {
     RowSets rows;
     int masked = 0;
     for (int i = 0; i < L_; ++i) masked += cur.canvas[i] == run_.mask_id();
+    // Only rows the step's forward recomputed have attention (a cached step reuses the others).
     for (int r = 0; r < R; ++r) {
         const int i = rb_ + r;
+        if (!cur.row_recomputed(i)) continue;
         rows[kRowsAll].push_back(r);
         if (i >= P_) rows[kRowsGenerated].push_back(r);
         if (cur.canvas[i] == run_.mask_id()) rows[kRowsMasked].push_back(r);
     }
     std::vector<int> prompt_rows;
     for (int r = 0; r < R; ++r)
-        if (rb_ + r < P_) prompt_rows.push_back(r);
+        if (rb_ + r < P_ && cur.row_recomputed(rb_ + r)) prompt_rows.push_back(r);
 
     steps_.push_back(cur.step);
     masked_keys_.push_back(masked);
@@ -387,10 +400,13 @@ void Analysis::process(const StepCapture& cur, const StepCapture* prev) {
             for (int rs = 0; rs < kNumRowSets; ++rs) {
                 std::vector<double> per;
                 for (int sh = 0; sh < Hs; ++sh) {
+                    // Rows recomputed at both steps (a row the previous step reused has no map there).
                     const std::vector<double>& d = js[k * Hs + sh];
                     double sum = 0.0;
-                    for (int r : rows[rs]) sum += d[r];
-                    per.push_back(rows[rs].empty() ? kNaN : sum / static_cast<double>(rows[rs].size()));
+                    int n = 0;
+                    for (int r : rows[rs])
+                        if (std::isfinite(d[r])) sum += d[r], ++n;
+                    per.push_back(n ? sum / n : kNaN);
                     if (mh != MapHeads::mean) head[run_.map_head_list()[sh]][rs][kStepChange] = per.back();
                 }
                 if (mh != MapHeads::list) mean_change[rs] = finite_mean(per);  // mean: the one head-mean value
@@ -416,7 +432,7 @@ void Analysis::process(const StepCapture& cur, const StepCapture* prev) {
         // Cross-attention from the statistics: generated→prompt is mass_prompt over generated rows;
         // prompt→generated (mass on keys ≥ P = generated + masked keys) is the prompt rows' mean,
         // recovered from the all-row and generated-row means as (L·all − G·generated) / P.
-        if (stats_use_P_) {
+        if (stats_use_P_ && cur.query_begin == 0 && cur.query_end == L_) {
             const auto beyond_prompt = [](const MetricValues& v) { return v[kMassGenerated] + v[kMassMasked]; };
             g2p_stats_.back()[k] = mean_row[kRowsGenerated][kMassPrompt];
             p2g_stats_.back()[k] =
@@ -533,7 +549,9 @@ ojson Analysis::build_report() {
                           {"canvas_length", L_},
                           {"gen_length", L_ - P_},
                           {"num_blocks", ojson(m.value("num_blocks", json(nullptr)))},
-                          {"steps_per_block", run_.steps_per_block()},
+                          {"steps_per_block", run_.steps_per_block() > 0 ? ojson(run_.steps_per_block()) : ojson(nullptr)},
+                          {"block_steps", ojson(m.value("block_steps", json(nullptr)))},
+                          {"cache", run_.cache_mode()},
                           {"steps", T},
                           {"n_layers", NL},
                           {"n_heads", H_},
@@ -719,11 +737,16 @@ ojson Analysis::build_report() {
         for (int i = P_; i < L_; ++i)
             if (commit_step_[i] >= 0) pos.push_back(i);
         std::stable_sort(pos.begin(), pos.end(), [&](int a, int b) { return commit_step_[a] < commit_step_[b]; });
+        // Block and step in block from the steps' records (the schedule may vary per block).
+        std::map<int, std::pair<int, int>> where;
+        for (const StepRecordInfo& r : run_.schedule()) where[r.step] = {r.block, r.step_in_block};
         const int spb = std::max(1, run_.steps_per_block());
         for (size_t o = 0; o < pos.size(); ++o) {
             const int i = pos[o], s = commit_step_[i];
+            const auto it = where.find(s);
+            const auto [b, sib] = it != where.end() ? it->second : std::pair<int, int>{s / spb, s % spb};
             decode.push_back({{"order", o}, {"position", i}, {"token_id", final_ids_[i]}, {"text", text_of(i)}, {"step", s},
-                              {"block", s / spb}, {"step_in_block", s % spb}, {"confidence", json_number(confidence_[i])}});
+                              {"block", b}, {"step_in_block", sib}, {"confidence", json_number(confidence_[i])}});
         }
     }
     ojson commit = {{"available", mean_maps_}};

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <map>
 
 namespace fs = std::filesystem;
@@ -164,8 +165,28 @@ RunReader RunReader::open_manifest(const std::string& manifest_path) {
         fail("{}: prompt_length {} and canvas_length {} do not describe a canvas", p, r.prompt_length_, r.canvas_length_);
     const json& params = need(m, "params", p);
     r.mask_id_ = need_int(params, "mask_id", p, "params.");
-    r.total_steps_ = need_int(params, "steps", p, "params.");
-    r.steps_per_block_ = m.contains("steps_per_block") ? need_int(m, "steps_per_block", p) : r.total_steps_;
+    r.total_steps_ = m.contains("total_steps") ? need_int(m, "total_steps", p) : need_int(params, "steps", p, "params.");
+    // null: the schedule varies (threshold or cached decoding); the steps' records say what it was.
+    r.steps_per_block_ = !m.contains("steps_per_block") ? r.total_steps_ : m["steps_per_block"].is_null() ? 0 : need_int(m, "steps_per_block", p);
+    if (params.contains("cache") && params["cache"].is_string()) r.cache_mode_ = params["cache"].get<std::string>();
+    if (m.contains("steps") && m["steps"].is_array())
+        for (const json& st : m["steps"]) {
+            StepRecordInfo info;
+            info.step = need_int(st, "step", p, "steps[].");
+            info.block = st.value("block", -1);
+            info.step_in_block = st.value("step_in_block", -1);
+            info.kind = st.value("kind", "full");
+            info.row_begin = 0;
+            info.row_end = r.canvas_length_;
+            if (st.contains("rows")) {
+                const std::vector<int> rows = int_list(st["rows"], fmt::format("step {}'s \"rows\"", info.step), p);
+                if (rows.size() != 2 || rows[0] < 0 || rows[0] >= rows[1] || rows[1] > r.canvas_length_)
+                    fail("{}: step {}'s \"rows\" {} is not [begin, end) inside the canvas", p, info.step, st["rows"].dump());
+                info.row_begin = rows[0];
+                info.row_end = rows[1];
+            }
+            r.schedule_.push_back(info);
+        }
     const json& config = need(need(m, "model", p), "config", p, "model.");
     r.n_layers_ = need_int(config, "n_layers", p, "model.config.");
     r.n_heads_ = need_int(config, "n_heads", p, "model.config.");
@@ -195,7 +216,7 @@ RunReader RunReader::open_manifest(const std::string& manifest_path) {
     std::map<int, json> attn_of;
     for (const json& e : arrays) {
         const std::string kind = e.value("kind", "");
-        if (kind != "stats" && kind != "attention" && kind != "canvas") continue;
+        if (kind != "stats" && kind != "attention" && kind != "canvas" && kind != "key_step") continue;
         const int step = need_int(e, "step", p, "arrays[].");
         StepIndex& s = by_step[step];
         const std::string file = (fs::path(r.root_) / need(e, "file", p, "arrays[].").get<std::string>()).string();
@@ -206,6 +227,16 @@ RunReader RunReader::open_manifest(const std::string& manifest_path) {
         s.block = e.value("block", -1);
         s.step_in_block = e.value("step_in_block", -1);
         if (e.contains("layers")) s.layers = int_list(e["layers"], fmt::format("step {}'s \"layers\"", step), p);
+        s.query_begin = 0;
+        s.query_end = r.canvas_length_;
+        if (e.contains("query_rows")) {
+            const std::vector<int> q = int_list(e["query_rows"], fmt::format("step {}'s \"query_rows\"", step), p);
+            if (q.size() != 2 || q[0] < 0 || q[0] >= q[1] || q[1] > r.canvas_length_)
+                fail("{}: step {}'s \"query_rows\" {} is not [begin, end) inside the canvas", p, step, e["query_rows"].dump());
+            s.query_begin = q[0];
+            s.query_end = q[1];
+        }
+        if (kind == "key_step") s.has_key_step = true;
         if (kind == "attention") {
             s.has_attn = true;
             attn_of[step] = e;
@@ -227,13 +258,11 @@ RunReader RunReader::open_manifest(const std::string& manifest_path) {
         }
         for (int l : s.layers)
             if (l < 0 || l >= r.n_layers_) fail("{}: step {} lists layer {}, but the model has {} layers", p, step, l, r.n_layers_);
-        if (s.has_attn != by_step.begin()->second.has_attn)
-            fail("{}: step {} {} an attention map but step {} {}", p, step, s.has_attn ? "has" : "lacks",
-                 by_step.begin()->first, s.has_attn ? "does not" : "does");
         r.steps_.push_back(s);
     }
 
-    // Maps: the first step's attention entry says which heads and rows every step stores.
+    // Maps: the first step's attention entry says which heads every step stores; the run's rows are
+    // the capture's (a cached step stores only the part of them it recomputed).
     if (!attn_of.empty()) {
         const json& e = attn_of.begin()->second;
         const std::vector<int64_t> shape = shape_of(e, p);
@@ -264,17 +293,34 @@ RunReader RunReader::open_manifest(const std::string& manifest_path) {
         if (r.map_heads_ != MapHeads::mean && static_cast<int>(r.map_head_list_.size()) != r.stored_heads_)
             fail("{}: attention \"heads\" {} names {} heads but its shape {} stores {}", p, r.map_heads_label_,
                  r.map_head_list_.size(), shape_str(shape), r.stored_heads_);
-        if (e.contains("rows")) {
-            const std::vector<int> rows = int_list(e["rows"], "attention \"rows\"", p);
-            if (rows.size() != 2) fail("{}: attention \"rows\" is {}, expected [begin, end]", p, e["rows"].dump());
+        // Each step's stored rows, checked against its shape; the run's rows are the capture's, else
+        // the union of the steps'.
+        r.row_begin_ = r.canvas_length_;
+        r.row_end_ = 0;
+        for (auto& [step, ae] : attn_of) {
+            StepIndex& s = *std::find_if(r.steps_.begin(), r.steps_.end(), [&](const StepIndex& x) { return x.step == step; });
+            const std::vector<int64_t> sh = shape_of(ae, p);
+            s.attn_begin = 0;
+            s.attn_end = r.canvas_length_;
+            if (ae.contains("rows")) {
+                const std::vector<int> rows = int_list(ae["rows"], "attention \"rows\"", p);
+                if (rows.size() != 2) fail("{}: attention \"rows\" is {}, expected [begin, end]", p, ae["rows"].dump());
+                s.attn_begin = rows[0];
+                s.attn_end = rows[1];
+            }
+            if (sh.size() != 4 || s.attn_begin < 0 || s.attn_end > r.canvas_length_ || s.attn_end - s.attn_begin != sh[2])
+                fail("{}: step {}'s attention rows [{}, {}) do not match its shape {}", p, step, s.attn_begin, s.attn_end, shape_str(sh));
+            r.row_begin_ = std::min(r.row_begin_, s.attn_begin);
+            r.row_end_ = std::max(r.row_end_, s.attn_end);
+        }
+        if (capture.contains("rows")) {
+            const std::vector<int> rows = int_list(capture["rows"], "capture \"rows\"", p);
+            if (rows.size() != 2 || rows[0] < 0 || rows[0] > r.row_begin_ || rows[1] < r.row_end_ || rows[1] > r.canvas_length_)
+                fail("{}: capture \"rows\" {} does not hold every step's stored rows [{}, {})", p, capture["rows"].dump(),
+                     r.row_begin_, r.row_end_);
             r.row_begin_ = rows[0];
             r.row_end_ = rows[1];
-        } else {
-            r.row_begin_ = 0;
-            r.row_end_ = r.canvas_length_;
         }
-        if (r.row_begin_ < 0 || r.row_end_ > r.canvas_length_ || r.row_end_ - r.row_begin_ != shape[2])
-            fail("{}: attention rows [{}, {}) do not match its shape {}", p, r.row_begin_, r.row_end_, shape_str(shape));
         r.map_dtype_ = e.value("dtype", "");
     }
 
@@ -332,15 +378,44 @@ StepCapture RunReader::load_step(size_t k) const {
                         raw[((static_cast<size_t>(l) * H + h) * file_row_sets_ + row_set_index_[r]) * file_stats_ +
                             stat_index_[st]];
 
-    if (idx.has_attn) {
-        const NpyArray& attn = member("attn");
-        check_shape(attn, "attn", {nl, stored_heads_, row_end_ - row_begin_, L});
-        s.maps = floats_of(attn, idx.file + ": member 'attn'");
+    s.query_begin = idx.query_begin;
+    s.query_end = idx.query_end;
+    s.recomputed.assign(static_cast<size_t>(L), 0);
+    std::fill(s.recomputed.begin() + idx.query_begin, s.recomputed.begin() + idx.query_end, 1);
+    if (idx.has_key_step) {
+        const NpyArray& ks = member("key_step");
+        check_shape(ks, "key_step", {L});
+        for (int64_t v : ks.as_i64()) s.key_step.push_back(static_cast<int32_t>(v));
+    } else {
+        s.key_step.assign(static_cast<size_t>(L), idx.step);  // runs before cached decoding: every key fresh
+    }
+
+    // Maps over the run's rows [row_begin_, row_end_): the rows this step stored, NaN for the rows its
+    // forward did not recompute (they have no attention at this step).
+    if (stored_heads_ > 0) {
+        const int R = row_end_ - row_begin_;
+        s.maps.assign(static_cast<size_t>(nl) * stored_heads_ * R * L, std::numeric_limits<float>::quiet_NaN());
         s.stored_heads = stored_heads_;
         s.row_begin = row_begin_;
         s.row_end = row_end_;
+        if (idx.has_attn) {
+            const NpyArray& attn = member("attn");
+            const int Rs = idx.attn_end - idx.attn_begin;
+            check_shape(attn, "attn", {nl, stored_heads_, Rs, L});
+            const std::vector<float> got = floats_of(attn, idx.file + ": member 'attn'");
+            for (int64_t m = 0; m < static_cast<int64_t>(nl) * stored_heads_; ++m)
+                std::copy_n(got.begin() + m * Rs * L, static_cast<int64_t>(Rs) * L,
+                            s.maps.begin() + (m * R + (idx.attn_begin - row_begin_)) * L);
+        }
     }
     return s;
+}
+
+bool RunReader::is_block_last(int step) const {
+    for (size_t k = 0; k < schedule_.size(); ++k)
+        if (schedule_[k].step == step) return k + 1 == schedule_.size() || schedule_[k + 1].block != schedule_[k].block;
+    if (steps_per_block_ <= 0) return false;
+    return step % steps_per_block_ == steps_per_block_ - 1;
 }
 
 }  // namespace dlmscope::analysis

@@ -29,6 +29,16 @@ struct StepIndex {
     std::string file;         // path of step_SSSSS.npz (manifest folder + the entry's file)
     std::vector<int> layers;  // model layers along the arrays' first axis
     bool has_attn = false;
+    int query_begin = 0, query_end = 0;  // the rows this step's forward recomputed
+    int attn_begin = 0, attn_end = 0;    // the rows its attention entry stores (⊂ the run's map rows)
+    bool has_key_step = false;
+};
+
+// One sampler step as the manifest's "steps" records say (every step, captured or not).
+struct StepRecordInfo {
+    int step = -1, block = -1, step_in_block = -1;
+    std::string kind = "full";           // full | prefix | dual
+    int row_begin = 0, row_end = 0;      // the canvas rows its forward recomputed
 };
 
 // The arrays of one step, converted to float32.
@@ -37,7 +47,10 @@ struct StepCapture {
     std::vector<int> layers;       // model layers along the first axis
     std::vector<int32_t> canvas;   // [L] the canvas the forward saw
     std::vector<float> stats;      // [nl, H, kNumRowSets, kNumStats], capture/stats.h order
-    std::vector<float> maps;       // [nl, Hs, R, L], empty without maps
+    std::vector<float> maps;       // [nl, Hs, R, L], empty without maps; rows not recomputed are NaN
+    std::vector<uint8_t> recomputed;  // [L] 1 where the forward recomputed the query row
+    std::vector<int32_t> key_step;    // [L] the step that computed each key column (age = step − key_step)
+    int query_begin = 0, query_end = 0;
     int n_heads = 0;               // H
     int stored_heads = 0;          // Hs (0 without maps)
     int row_begin = 0, row_end = 0;
@@ -47,6 +60,7 @@ struct StepCapture {
     std::span<const float> stats_of(int layer_index, int head, int row_set) const;
     // The stored rows of one (layer index, stored head), [R × L].
     const float* map(int layer_index, int stored_head) const;
+    bool row_recomputed(int pos) const { return pos >= query_begin && pos < query_end; }
 };
 
 class RunReader {
@@ -66,8 +80,15 @@ public:
     int canvas_length() const { return canvas_length_; }
     int n_layers() const { return n_layers_; }  // layers of the model
     int n_heads() const { return n_heads_; }
-    int total_steps() const { return total_steps_; }  // params.steps
+    int total_steps() const { return total_steps_; }  // steps the run took (params.steps for older runs)
+    // Steps of every block when fixed (the plain sampler); 0 when they vary (threshold or cache).
     int steps_per_block() const { return steps_per_block_; }
+    // Every step's record (block, kind, recomputed rows), from the manifest; empty for a run without.
+    const std::vector<StepRecordInfo>& schedule() const { return schedule_; }
+    // True when `step` was the last step of its block (from the records; else steps_per_block).
+    bool is_block_last(int step) const;
+    // The cache mode the run used ("none" for runs before cached decoding).
+    const std::string& cache_mode() const { return cache_mode_; }
     int32_t mask_id() const { return mask_id_; }
 
     MapHeads map_heads() const { return map_heads_; }
@@ -102,6 +123,8 @@ private:
     std::vector<int> row_set_index_;  // likewise for the row-set axis
     int file_stats_ = 0, file_row_sets_ = 0;
     std::vector<StepIndex> steps_;
+    std::vector<StepRecordInfo> schedule_;
+    std::string cache_mode_ = "none";
 };
 
 }  // namespace dlmscope::analysis

@@ -33,16 +33,32 @@ CaptureTap::~CaptureTap() { finish_quietly(); }
 void CaptureTap::on_forward_begin(const TapContext& ctx) {
     current_.reset();
     if (ctx.batch_row != 0 || ctx.step < 0) return;  // the conditional canvas of sampler steps only
-    if (!sel_.wants_step(ctx.step, ctx.step_in_block, layout_.steps_per_block)) return;
+    // A held candidate was its block's last step exactly when this forward starts another block.
+    if (held_) {
+        if (ctx.block != held_->block) enqueue(std::move(held_));
+        held_.reset();
+    }
+    bool provisional = false;
+    if (!sel_.wants_step(ctx.step, ctx.step_in_block, ctx.steps_per_block)) {
+        if (sel_.steps != CaptureSelection::Steps::block_ends || ctx.steps_per_block > 0) return;
+        provisional = true;  // variable schedule: maybe the block's last step
+    }
     rethrow_writer_error();
     const auto t0 = clock::now();
     auto p = std::make_unique<StepPacket>();
     p->step = ctx.step;
     p->block = ctx.block;
     p->step_in_block = ctx.step_in_block;
+    p->provisional = provisional;
     p->canvas.assign(ctx.canvas.begin(), ctx.canvas.end());
+    p->query_begin = ctx.query_begin;
+    p->query_end = ctx.query_begin + ctx.n_queries;
+    if (ctx.key_step.size() == ctx.canvas.size()) p->key_step.assign(ctx.key_step.begin(), ctx.key_step.end());
+    else p->key_step.assign(ctx.canvas.size(), ctx.step);
+    p->row_begin = std::max(row_begin_, p->query_begin);
+    p->row_end = std::max(p->row_begin, std::min(row_end_, p->query_end));
     p->stats.reserve(layers_.size() * layout_.n_heads * kNumRowSets * kNumStats);
-    p->maps.reserve(layers_.size() * stored_heads_ * static_cast<size_t>(row_end_ - row_begin_) * layout_.canvas_length);
+    p->maps.reserve(layers_.size() * stored_heads_ * static_cast<size_t>(p->row_end - p->row_begin) * layout_.canvas_length);
     key_class_ = key_classes(ctx.canvas, ctx.prompt_length, ctx.mask_id);
     current_ = std::move(p);
     tap_seconds_ += since(t0);
@@ -68,8 +84,8 @@ void CaptureTap::on_attention(const TapContext& ctx, int layer, const AttentionP
     if (!current_) return;
     const auto t0 = clock::now();
     const int H = probs.n_heads, L = probs.n_keys;
-    DLM_ASSERT(H == layout_.n_heads && L == layout_.canvas_length && probs.n_queries == L);
     StepPacket& p = *current_;
+    DLM_ASSERT(H == layout_.n_heads && L == layout_.canvas_length && probs.n_queries == p.query_end - p.query_begin);
     p.layers.push_back(layer);
 
     // Statistics of every head, whatever is stored; heads (and below, rows) are independent and
@@ -78,13 +94,14 @@ void CaptureTap::on_attention(const TapContext& ctx, int layer, const AttentionP
     p.stats.resize(base + static_cast<size_t>(H) * kNumRowSets * kNumStats);
     for_each_index(ctx, H, [&](int64_t h) {
         std::array<float, kNumRowSets * kNumStats> out;
-        head_stats(probs.head(static_cast<int>(h)), L, key_class_, ctx.prompt_length, out);
+        head_stats(probs.head(static_cast<int>(h)), p.query_begin, probs.n_queries, L, key_class_, ctx.prompt_length, out);
         std::copy(out.begin(), out.end(), p.stats.begin() + static_cast<std::ptrdiff_t>(base + static_cast<size_t>(h) * out.size()));
     });
 
-    // Maps: head mean, all heads, or a list; rows [row_begin_, row_end_).
-    if (stored_heads_ > 0) {
-        const int R = row_end_ - row_begin_;
+    // Maps: head mean, all heads, or a list; the stored rows [p.row_begin, p.row_end), which are
+    // probs rows from p.row_begin − query_begin.
+    const int R = p.row_end - p.row_begin, src_row = p.row_begin - p.query_begin;
+    if (stored_heads_ > 0 && R > 0) {
         const size_t per = static_cast<size_t>(R) * L;
         const size_t at = p.maps.size();
         p.maps.resize(at + static_cast<size_t>(stored_heads_) * per);
@@ -95,7 +112,7 @@ void CaptureTap::on_attention(const TapContext& ctx, int layer, const AttentionP
                 float* row = dst + static_cast<size_t>(i) * L;
                 std::fill(row, row + L, 0.0f);
                 for (int h = 0; h < H; ++h) {
-                    const float* src = probs.head(h) + (row_begin_ + i) * L;
+                    const float* src = probs.head(h) + (src_row + i) * L;
                     for (int j = 0; j < L; ++j) row[j] += src[j];
                 }
                 for (int j = 0; j < L; ++j) row[j] *= inv;
@@ -103,7 +120,7 @@ void CaptureTap::on_attention(const TapContext& ctx, int layer, const AttentionP
         } else {
             for (int k = 0; k < stored_heads_; ++k) {
                 const int h = sel_.heads == CaptureSelection::Heads::all ? k : sel_.head_list[k];
-                std::copy_n(probs.head(h) + static_cast<int64_t>(row_begin_) * L, per, dst + k * per);
+                std::copy_n(probs.head(h) + static_cast<int64_t>(src_row) * L, per, dst + k * per);
             }
         }
     }
@@ -112,14 +129,18 @@ void CaptureTap::on_attention(const TapContext& ctx, int layer, const AttentionP
 
 void CaptureTap::on_forward_end(const TapContext&) {
     if (!current_) return;
+    if (current_->provisional) held_ = std::move(current_);
+    else enqueue(std::move(current_));
+}
+
+void CaptureTap::enqueue(std::unique_ptr<StepPacket> p) {
     std::unique_lock lk(mu_);
     cv_.wait(lk, [&] { return queue_.size() < capacity_ || error_ || stop_; });
     if (error_) {
         lk.unlock();
-        current_.reset();
         rethrow_writer_error();
     }
-    queue_.push_back(std::move(current_));
+    queue_.push_back(std::move(p));
     cv_.notify_all();
 }
 
@@ -146,13 +167,15 @@ void CaptureTap::writer_loop() {
 
 void CaptureTap::write_packet(StepPacket& p) {
     const auto t0 = clock::now();
-    const int nl = static_cast<int>(p.layers.size()), H = layout_.n_heads, L = layout_.canvas_length, R = row_end_ - row_begin_;
+    const int nl = static_cast<int>(p.layers.size()), H = layout_.n_heads, L = layout_.canvas_length, R = p.row_end - p.row_begin;
+    const bool has_maps = stored_heads_ > 0 && R > 0;
     NpzBuilder npz;
     npz.add("canvas", "<i4", {L}, p.canvas.data(), p.canvas.size() * sizeof(int32_t));
+    npz.add("key_step", "<i4", {L}, p.key_step.data(), p.key_step.size() * sizeof(int32_t));
     npz.add("stats", "<f4", {nl, H, kNumRowSets, kNumStats}, p.stats.data(), p.stats.size() * sizeof(float));
     const std::vector<int64_t> map_shape = {nl, stored_heads_, R, L};
-    uint64_t raw = (p.canvas.size() + p.stats.size()) * 4;
-    if (stored_heads_ > 0) {
+    uint64_t raw = (p.canvas.size() + p.key_step.size() + p.stats.size()) * 4;
+    if (has_maps) {
         if (sel_.f16) {
             std::vector<uint16_t> h(p.maps.size());
             for (size_t i = 0; i < h.size(); ++i) h[i] = f32_to_f16(p.maps[i]);
@@ -171,14 +194,16 @@ void CaptureTap::write_packet(StepPacket& p) {
     } catch (const Error& e) {
         fail("capture of step {} failed: {}", p.step, e.what());
     }
-    json common = {{"step", p.step}, {"block", p.block}, {"step_in_block", p.step_in_block}, {"layers", p.layers}};
+    json common = {{"step", p.step}, {"block", p.block}, {"step_in_block", p.step_in_block}, {"layers", p.layers},
+                   {"query_rows", {p.query_begin, p.query_end}}};
     std::vector<json> entries;
     entries.push_back(json{{"name", "canvas"}, {"kind", "canvas"}, {"shape", {L}}, {"dtype", "int32"}});
+    entries.push_back(json{{"name", "key_step"}, {"kind", "key_step"}, {"shape", {L}}, {"dtype", "int32"}});
     entries.push_back(json{{"name", "stats"}, {"kind", "stats"}, {"heads", "all"}, {"shape", {nl, H, kNumRowSets, kNumStats}},
                            {"dtype", "float32"}, {"axes", {"layer", "head", "row_set", "stat"}}});
-    if (stored_heads_ > 0)
+    if (has_maps)
         entries.push_back(json{{"name", "attn"}, {"kind", "attention"}, {"heads", sel_.heads_label()}, {"shape", map_shape},
-                               {"dtype", sel_.f16 ? "float16" : "float32"}, {"rows", {row_begin_, row_end_}},
+                               {"dtype", sel_.f16 ? "float16" : "float32"}, {"rows", {p.row_begin, p.row_end}},
                                {"axes", {"layer", "head", "query", "key"}}});
     for (json& e : entries) {
         e.update(common);
@@ -202,20 +227,23 @@ void CaptureTap::rethrow_writer_error() {
 }
 
 void CaptureTap::finish() {
+    if (held_) enqueue(std::move(held_));  // the run's last forward ended its block
+    stop_writer();
+    rethrow_writer_error();
+}
+
+void CaptureTap::stop_writer() {
     {
         std::lock_guard lk(mu_);
         stop_ = true;
         cv_.notify_all();
     }
     if (writer_.joinable()) writer_.join();
-    rethrow_writer_error();
 }
 
 void CaptureTap::finish_quietly() noexcept {
-    try {
-        finish();
-    } catch (...) {
-    }
+    held_.reset();  // an interrupted run: the held step may not have been its block's last
+    stop_writer();
 }
 
 json CaptureTap::summary() const {

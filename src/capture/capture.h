@@ -5,10 +5,16 @@
 //                  ──on_forward_end──────►  StepPacket ──► bounded queue ──► writer thread
 //                                                                  NAME/step_00017.npz + manifest
 //
-// The writer thread builds one .npz per captured step (canvas, stats, attn), writes it atomically,
+// The writer thread builds one .npz per captured step (canvas, key_step, stats, attn), writes it atomically,
 // then indexes it in the manifest; the producer blocks when the queue is full, so memory stays
 // bounded by `queue_capacity` steps whatever the number of steps. A write error (disk full, file
 // size limit) is reported on the generating thread at the next step, as an Error naming the file.
+//
+// A cached forward recomputes only some query rows: the step stores those rows alone (the
+// selection's rows intersected with the recomputed ones; no attention when they do not meet), its
+// statistics cover the recomputed rows, and key_step says which step computed each key column.
+// With block-ends and a variable schedule (threshold or cache), each step of a block is held until
+// the next forward shows whether it was the block's last; only block ends are written.
 #pragma once
 
 #include "capture/run-writer.h"
@@ -29,8 +35,8 @@ namespace dlmscope {
 struct CaptureLayout {
     int n_layers = 0;
     int n_heads = 0;
-    int steps = 0;
-    int steps_per_block = 0;
+    int steps = 0;            // the most steps the run can take (capture-steps lists are checked against it)
+    int steps_per_block = 0;  // 0 when it varies (threshold or cached decoding)
     int prompt_length = 0;
     int canvas_length = 0;
     int32_t mask_id = -1;
@@ -42,6 +48,10 @@ struct StepPacket {
     int block = 0;
     int step_in_block = 0;
     std::vector<int32_t> canvas;     // [L] the canvas the forward saw
+    std::vector<int32_t> key_step;   // [L] the step that computed each key column's K/V
+    int query_begin = 0, query_end = 0;  // the recomputed query rows
+    int row_begin = 0, row_end = 0;      // the stored rows: capture rows ∩ recomputed rows
+    bool provisional = false;            // a block-end candidate, held until the next forward
     std::vector<int> layers;         // captured layers, in order
     std::vector<float> stats;        // [n_layers_sel, H, kNumRowSets, kNumStats]
     std::vector<float> maps;         // [n_layers_sel, stored_heads, rows, L] (f32 until written)
@@ -59,15 +69,18 @@ public:
     void on_attention(const TapContext& ctx, int layer, const AttentionProbs& probs) override;
     void on_forward_end(const TapContext& ctx) override;
 
-    // Waits for the queue to drain and stops the writer. Throws the writer's error, if any.
+    // Writes a held block-end step (the run's last forward ended its block), waits for the queue to
+    // drain and stops the writer. Throws the writer's error, if any.
     void finish();
-    // Like finish() but never throws (used while unwinding).
+    // Drops a held step, stops the writer, never throws (used while unwinding).
     void finish_quietly() noexcept;
 
     // What the manifest's "capture" field says: selection, shapes, bytes written, timings.
     json summary() const;
 
 private:
+    void enqueue(std::unique_ptr<StepPacket> p);
+    void stop_writer();
     void writer_loop();
     void write_packet(StepPacket& p);
     void rethrow_writer_error();
@@ -81,6 +94,7 @@ private:
     int row_begin_ = 0, row_end_ = 0;
 
     std::unique_ptr<StepPacket> current_;  // being filled by the generating thread
+    std::unique_ptr<StepPacket> held_;     // a block-end candidate (variable schedule)
     std::vector<uint8_t> key_class_;
 
     std::mutex mu_;

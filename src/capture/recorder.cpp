@@ -15,8 +15,13 @@ void AttentionRecorder::on_attention(const TapContext& ctx, int layer, const Att
     m.step = ctx.step;
     m.block = ctx.block;
     m.keys = p.n_keys;
-    const auto [r0, r1] = sel_.row_range(ctx.prompt_length, p.n_queries);
-    m.queries = r1 - r0;
+    // The selected rows that this forward recomputed; r0/r1 are rows of `p`.
+    const auto [s0, s1] = sel_.row_range(ctx.prompt_length, p.n_keys);
+    const int q0 = ctx.query_begin, b = std::max(s0, q0), e = std::max(b, std::min(s1, q0 + p.n_queries));
+    const int r0 = b - q0;
+    m.row_begin = b;
+    m.queries = e - b;
+    m.key_step.assign(ctx.key_step.begin(), ctx.key_step.end());
     const size_t per = static_cast<size_t>(m.queries) * m.keys;
     if (sel_.heads == CaptureSelection::Heads::mean) {
         m.heads = 1;

@@ -13,12 +13,12 @@ std::vector<uint8_t> key_classes(std::span<const int32_t> canvas, int prompt_len
     return cls;
 }
 
-void head_stats(const float* P, int L, std::span<const uint8_t> key_class, int prompt_length,
+void head_stats(const float* P, int q0, int n_q, int L, std::span<const uint8_t> key_class, int prompt_length,
                 std::array<float, kNumRowSets * kNumStats>& out) {
     std::array<double, kNumRowSets * kNumStats> sum{};
     std::array<int, kNumRowSets> count{};
-    for (int i = 0; i < L; ++i) {
-        const float* p = P + static_cast<int64_t>(i) * L;
+    for (int i = q0; i < q0 + n_q; ++i) {
+        const float* p = P + static_cast<int64_t>(i - q0) * L;
         float ent = 0.0f, mx = 0.0f, sq = 0.0f;
         float mass[3] = {0.0f, 0.0f, 0.0f};
         for (int j = 0; j < L; ++j) {

@@ -1,7 +1,8 @@
 // dlmscope capture: per-head attention statistics, reduced right after the softmax.
 //
-// For one head's probabilities P [L, L] (row i = query i over keys j) and the canvas the forward
-// saw, every row gets nine numbers, then each is averaged over three row sets:
+// For one head's probabilities P [n_q, L] (row i = query at canvas position q0 + i over keys j; a
+// cached forward recomputes only some rows) and the canvas the forward saw, every row gets nine
+// numbers, then each is averaged over three row sets of the recomputed rows:
 //
 //   stats   entropy         −Σ_j p_ij ln p_ij  (nats)
 //           max             max_j p_ij
@@ -12,7 +13,7 @@
 //           mass_generated  Σ p_ij over committed generated keys (j ≥ prompt_length, not masked)
 //           mass_masked     Σ p_ij over keys still masked
 //           mass_sink       p_i0
-//   row sets  all (every row), generated (i ≥ prompt_length), masked (canvas[i] is the mask)
+//   row sets  all (every recomputed row), generated (i ≥ prompt_length), masked (canvas[i] is the mask)
 //
 // An empty row set yields NaN for all its stats.
 #pragma once
@@ -37,8 +38,9 @@ inline constexpr int kLocalWindow = 2;
 // Key classes of a canvas: 0 = prompt, 1 = committed generated, 2 = masked.
 std::vector<uint8_t> key_classes(std::span<const int32_t> canvas, int prompt_length, int32_t mask_id);
 
-// Statistics of one head: out[row_set * kNumStats + stat].
-void head_stats(const float* P, int L, std::span<const uint8_t> key_class, int prompt_length,
+// Statistics of one head whose rows are the queries at canvas positions [q0, q0 + n_q) over L keys:
+// out[row_set * kNumStats + stat].
+void head_stats(const float* P, int q0, int n_q, int L, std::span<const uint8_t> key_class, int prompt_length,
                 std::array<float, kNumRowSets * kNumStats>& out);
 
 }  // namespace dlmscope

@@ -117,7 +117,7 @@ TEST(Metrics, FromCaptureStatisticsAgreeWithMaps) {
     const std::vector<uint8_t> cls = key_classes(canvas, 3, 99);
     EXPECT_EQ(cls, kClasses);
     std::array<float, kNumRowSets * kNumStats> st;
-    head_stats(m.data(), K, cls, 3, st);
+    head_stats(m.data(), 0, K, K, cls, 3, st);
     const std::vector<int> rows_of[kNumRowSets] = {all_rows(K), {3, 4, 5, 6, 7}, {5, 6, 7}};
     for (int rs = 0; rs < kNumRowSets; ++rs) {
         const MetricValues a = metrics_from_stats({st.data() + rs * kNumStats, kNumStats}, K);

@@ -124,7 +124,7 @@ TEST(Stats, MatchDirectComputationOnRandomRows) {
         for (int j = 0; j < L; ++j) probs[i * L + j] /= sum;
     }
     std::array<float, kNumRowSets * kNumStats> got;
-    head_stats(probs.data(), L, cls, P, got);
+    head_stats(probs.data(), 0, L, L, cls, P, got);
     for (int r = 0; r < kNumRowSets; ++r) {
         std::array<double, kNumStats> mean{};
         int n = 0;
@@ -147,7 +147,7 @@ TEST(Stats, KnownAnswers) {
     // Uniform rows: entropy ln 4, inverse participation 4, each key class by count.
     std::vector<float> uniform(L * L, 0.25f);
     std::array<float, kNumRowSets * kNumStats> s;
-    head_stats(uniform.data(), L, cls, 2, s);
+    head_stats(uniform.data(), 0, L, L, cls, 2, s);
     EXPECT_NEAR(s[kStatEntropy], std::log(4.0), 1e-6);
     EXPECT_NEAR(s[kStatInvPart], 4.0, 1e-5);
     EXPECT_NEAR(s[kStatMassPrompt], 0.5, 1e-6);
@@ -155,7 +155,7 @@ TEST(Stats, KnownAnswers) {
     // Identity rows: entropy 0, self weight 1, everything on one key.
     std::vector<float> eye(L * L, 0.0f);
     for (int i = 0; i < L; ++i) eye[i * L + i] = 1.0f;
-    head_stats(eye.data(), L, cls, 2, s);
+    head_stats(eye.data(), 0, L, L, cls, 2, s);
     EXPECT_NEAR(s[kStatEntropy], 0.0, 1e-7);
     EXPECT_NEAR(s[kStatSelf], 1.0, 1e-7);
     EXPECT_NEAR(s[kStatInvPart], 1.0, 1e-7);

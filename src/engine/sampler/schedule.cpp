@@ -69,4 +69,10 @@ int fixed_steps_per_block(const GenerateParams& p) {
     return std::max(2, std::min(S, p.block_length));
 }
 
+int max_steps(const GenerateParams& p) {
+    const int blocks = p.gen_length / p.block_length;
+    if (const int fixed = fixed_steps_per_block(p)) return blocks * fixed;
+    return blocks * (p.block_length + (p.cache != CacheMode::none ? 1 : 0));
+}
+
 }  // namespace dlmscope

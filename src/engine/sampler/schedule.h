@@ -69,4 +69,8 @@ std::vector<int> transfer_schedule(int masked_in_block, int steps_per_block);
 // after at least one cached forward); 0 when it varies (threshold decoding).
 int fixed_steps_per_block(const GenerateParams& p);
 
+// The most steps a run can take: blocks × fixed steps, or for threshold decoding one step per
+// position of a block (each commits at least one), plus a cached block's closing no-op forward.
+int max_steps(const GenerateParams& p);
+
 }  // namespace dlmscope
