@@ -5,6 +5,7 @@
 #include "analysis/run-reader.h"
 #include "capture/stats.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "core/npy.h"
 
 #include <fmt/format.h>
@@ -136,6 +137,10 @@ private:
 
     std::vector<ojson> rollout_entries_;
     std::vector<float> rollout_data_;
+
+    // Cached decoding: what each captured step recomputed and how old its cached keys were.
+    ojson provenance_ = ojson::array();
+    ojson cache_report();
 };
 
 std::string Analysis::text_of(int pos) const {
@@ -366,6 +371,19 @@ void Analysis::process(const StepCapture& cur, const StepCapture* prev) {
 
     steps_.push_back(cur.step);
     masked_keys_.push_back(masked);
+    {
+        int cached = 0, age_max = 0;
+        double age_sum = 0.0;
+        for (int j = 0; j < L_; ++j)
+            if (cur.key_step[j] != cur.step) ++cached, age_sum += cur.step - cur.key_step[j], age_max = std::max(age_max, cur.step - cur.key_step[j]);
+        std::string kind = "full";
+        for (const StepRecordInfo& r : run_.schedule())
+            if (r.step == cur.step) kind = r.kind;
+        provenance_.push_back({{"step", cur.step}, {"block", cur.block}, {"kind", kind},
+                               {"recomputed_rows", {cur.query_begin, cur.query_end}}, {"cached_keys", cached},
+                               {"cache_age_mean", cached ? json_number(age_sum / cached) : ojson(nullptr)},
+                               {"cache_age_max", cached ? ojson(age_max) : ojson(nullptr)}});
+    }
     for (auto& c : masked_mass_) c.emplace_back(layer_idx_.size(), kNaN);
     for (auto* c : {&g2p_stats_, &p2g_stats_, &g2p_maps_, &p2g_maps_}) c->emplace_back(layer_idx_.size(), kNaN);
 
@@ -519,6 +537,60 @@ AnalyzeResult Analysis::run() {
     result_.seconds = std::chrono::duration<double>(Clock::now() - t0_).count();
     write_report(result_.report_path, build_report());
     return result_;
+}
+
+// The "cache" section: the mode, each block's steps, each captured step's provenance and, with an
+// audit, the drift over steps (also written as cache_drift.csv, one row per audited step and layer).
+ojson Analysis::cache_report() {
+    const json& m = run_.manifest();
+    const json params = m.value("params", json::object());
+    ojson out = {{"mode", run_.cache_mode()},
+                 {"parallel_threshold", ojson(params.value("parallel_threshold", json(nullptr)))},
+                 {"cache_refresh", ojson(params.value("cache_refresh", json(0)))},
+                 {"block_steps", ojson(m.value("block_steps", json(nullptr)))},
+                 {"captured_steps", provenance_}};
+    if (!run_.has_cache_drift()) {
+        out["drift"] = {{"available", false},
+                        {"reason", run_.cache_mode() == "none" ? "the run used no cache" : "generated without --cache-audit"}};
+        return out;
+    }
+    const CacheDrift d = run_.load_cache_drift();
+    const std::string csv_path = (fs::path(opt_.output) / "cache_drift.csv").string();
+    std::string csv = "step,layer,l1_mean,l1_max,js_mean,logits_max_abs,argmax_agreement\n";
+    ojson rows = ojson::array();
+    std::vector<double> js_all, l1_all;
+    for (size_t k = 0; k < d.steps.size(); ++k) {
+        const double agree = d.argmax_rows[k] > 0 ? static_cast<double>(d.argmax_agree[k]) / d.argmax_rows[k] : kNaN;
+        ojson layers = ojson::array();
+        for (int l = 0; l < d.n_layers; ++l) {
+            double l1 = 0.0, l1_max = 0.0, js = 0.0;
+            for (int h = 0; h < d.n_heads; ++h) {
+                l1 += d.at(k, l, h, 0);
+                l1_max = std::max(l1_max, static_cast<double>(d.at(k, l, h, 1)));
+                js += d.at(k, l, h, 2);
+            }
+            l1 /= d.n_heads;
+            js /= d.n_heads;
+            js_all.push_back(js);
+            l1_all.push_back(l1);
+            layers.push_back({{"layer", l}, {"l1_mean", json_number(l1)}, {"l1_max", json_number(l1_max)}, {"js_mean", json_number(js)}});
+            csv += fmt::format("{},{},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g}\n", d.steps[k], l, l1, l1_max, js, d.logits_max_abs[k], agree);
+        }
+        rows.push_back({{"step", d.steps[k]}, {"logits_max_abs", json_number(d.logits_max_abs[k])},
+                        {"argmax_agreement", json_number(agree)}, {"layers", std::move(layers)}});
+    }
+    write_file_atomic(csv_path, {{reinterpret_cast<const uint8_t*>(csv.data()), csv.size()}});
+    out["drift"] = {{"available", true},
+                    {"file", "cache_drift.csv"},
+                    {"definition", "per audited (cached) step and layer, over heads: l1_mean = mean over recomputed rows of "
+                                   "Σ|cached − exact|, l1_max its maximum over rows and heads, js_mean the Jensen–Shannon "
+                                   "divergence in bits; logits over the rows whose logits were used"},
+                    {"audited_steps", d.steps.size()},
+                    {"js_mean_over_steps_and_layers", json_number(aggregate(js_all).mean)},
+                    {"js_mean_max", json_number(aggregate(js_all).max)},
+                    {"l1_mean_over_steps_and_layers", json_number(aggregate(l1_all).mean)},
+                    {"steps", std::move(rows)}};
+    return out;
 }
 
 ojson Analysis::build_report() {
@@ -758,6 +830,7 @@ ojson Analysis::build_report() {
     } else {
         commit["reason"] = fmt::format("needs head-mean or all-head maps; the run stores '{}'", run_.map_heads_label());
     }
+    report["cache"] = cache_report();
     report["diffusion"] = {{"commit_source", commit_source_},
                            {"decode_order", std::move(decode)},
                            {"commit_attention", std::move(commit)},

@@ -5,6 +5,7 @@
 #include "capture/stats.h"
 #include "core/error.h"
 #include "core/half.h"
+#include "core/npy.h"
 
 #include <algorithm>
 #include <cstring>
@@ -409,6 +410,48 @@ StepCapture RunReader::load_step(size_t k) const {
         }
     }
     return s;
+}
+
+namespace {
+
+// The file of the first "arrays" entry of `kind`, or "" when none.
+std::string indexed_file(const json& m, const std::string& root, const std::string& kind) {
+    for (const json& e : m.value("arrays", json::array()))
+        if (e.value("kind", "") == kind && e.contains("file")) return (fs::path(root) / e["file"].get<std::string>()).string();
+    return "";
+}
+
+}  // namespace
+
+bool RunReader::has_cache_drift() const { return !indexed_file(m_, root_, "cache_drift").empty(); }
+
+CacheDrift RunReader::load_cache_drift() const {
+    const std::string file = indexed_file(m_, root_, "cache_drift"), steps_file = indexed_file(m_, root_, "cache_drift_steps");
+    if (file.empty() || steps_file.empty())
+        fail("{}: the run holds no cache audit (generate with --cache prefix|dual and --cache-audit)", path_);
+    const NpyArray a = read_npy(file), st = read_npy(steps_file);
+    if (a.shape.size() != 4 || a.shape[1] != n_layers_ || a.shape[2] != n_heads_ || a.shape[3] != 3)
+        fail("{}: shape {} is not [audited steps, n_layers {}, n_heads {}, 3]", file, shape_str(a.shape), n_layers_, n_heads_);
+    if (st.shape != std::vector<int64_t>{a.shape[0]})
+        fail("{}: shape {} does not match the {} audited steps of {}", steps_file, shape_str(st.shape), a.shape[0], file);
+    CacheDrift d;
+    d.n_layers = n_layers_;
+    d.n_heads = n_heads_;
+    d.stats = floats_of(a, file);
+    for (int64_t v : st.as_i64()) d.steps.push_back(static_cast<int>(v));
+    std::map<int, const json*> audit_of;  // points into m_
+    if (m_.contains("steps") && m_["steps"].is_array())
+        for (const json& r : m_["steps"])
+            if (r.contains("audit") && r["audit"].is_object() && r.contains("step")) audit_of[r["step"].get<int>()] = &r["audit"];
+    for (int s : d.steps) {
+        const auto it = audit_of.find(s);
+        const json* au = it == audit_of.end() ? nullptr : it->second;
+        d.logits_max_abs.push_back(au ? au->value("logits_max_abs", std::numeric_limits<double>::quiet_NaN())
+                                      : std::numeric_limits<double>::quiet_NaN());
+        d.argmax_agree.push_back(au ? au->value("argmax_agree", -1) : -1);
+        d.argmax_rows.push_back(au ? au->value("argmax_rows", 0) : 0);
+    }
+    return d;
 }
 
 bool RunReader::is_block_last(int step) const {

@@ -63,6 +63,19 @@ struct StepCapture {
     bool row_recomputed(int pos) const { return pos >= query_begin && pos < query_end; }
 };
 
+// The cache audit of a run (--cache-audit): cached vs exact attention per audited step.
+struct CacheDrift {
+    std::vector<int> steps;              // [n] the audited steps
+    int n_layers = 0, n_heads = 0;
+    std::vector<float> stats;            // [n, n_layers, n_heads, kNumDriftStats]: l1_mean, l1_max, js_mean
+    // From the steps' records: per audited step, the logits' drift.
+    std::vector<double> logits_max_abs;  // [n]
+    std::vector<int> argmax_agree, argmax_rows;  // [n]
+    float at(size_t k, int layer, int head, int stat) const {
+        return stats[((k * n_layers + layer) * n_heads + head) * 3 + stat];
+    }
+};
+
 class RunReader {
 public:
     // Opens a manifest file, or a run directory holding one (generation_with_attention.json, else
@@ -89,6 +102,10 @@ public:
     bool is_block_last(int step) const;
     // The cache mode the run used ("none" for runs before cached decoding).
     const std::string& cache_mode() const { return cache_mode_; }
+    // True when the run holds a cache audit (cache_drift.npy indexed in "arrays").
+    bool has_cache_drift() const;
+    // Reads the cache audit; throws Error naming the file when it is missing or malformed.
+    CacheDrift load_cache_drift() const;
     int32_t mask_id() const { return mask_id_; }
 
     MapHeads map_heads() const { return map_heads_; }
