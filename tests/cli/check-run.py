@@ -11,6 +11,14 @@
         --backend=NAME runs on that kernel backend (f32 precision) and checks the manifest names it;
         exit 77 (a CTest skip) when this CPU cannot run it.
 
+    check-run.py fast DLMSCOPE MODEL FAST_RUN OUT
+        Runs a Fast-dLLM fixture run (fixtures/fast-dllm-tiny/runs/NAME) through the binary with its
+        --cache / --parallel-threshold, capturing every head in f32, then checks with numpy (exit 77
+        without it): output_ids, one record per forward with its kind, rows and commits, block_steps,
+        history.npy == the fixture's, and at each captured forward the stored rows, key_step
+        (cached columns older than the step, recomputed ones equal to it) and the attention of the
+        recomputed rows against the fixture's within 5e-6.
+
     check-run.py numpy OUT FIXTURE_RUN
         Loads OUT's history array with numpy (exit 77, a CTest skip, without numpy): its shape is
         the manifest's arrays entry and [steps + 1, L], and it equals the fixture's history.npy.
@@ -126,9 +134,75 @@ def history_numpy(out, run):
         check(len(diff) == 0, f"history differs from the fixture's at [step, position] {diff[:5].tolist()}")
 
 
+def fast(dlmscope, model, run, out):
+    try:
+        import numpy as np
+    except ImportError:
+        print("skipped: numpy is not installed")
+        sys.exit(77)
+    meta = load_meta(run)
+    with open(os.path.join(run, "forwards.json")) as f:
+        forwards = json.load(f)
+    a = meta["args"]
+    prompt = np.load(os.path.join(run, "prompt.npy"))[0].tolist()
+    cmd = [dlmscope, "generate", "--model", model, "--prompt-ids", ",".join(str(i) for i in prompt),
+           "--gen-length", str(a["gen_length"]), "--block-length", str(a["block_length"]), "--steps", str(a["steps"]),
+           "--cache", meta["mode"], "--visualize-attention", "--capture-heads", "all", "--capture-dtype", "f32",
+           "--out", out, "-q"]
+    if meta["threshold"] is not None:
+        cmd += ["--parallel-threshold", str(meta["threshold"])]
+    print("running:", " ".join(cmd))
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    print("exit status:", p.returncode, "stderr:", p.stderr.decode("utf-8", "replace"))
+    check(p.returncode == 0, f"exit status {p.returncode}, expected 0")
+    if p.returncode != 0:
+        return
+    m = load_manifest(out)
+    check(m.get("complete") is True, "manifest is not complete")
+    check(m.get("output_ids") == meta["generated_ids"], f"output_ids {m.get('output_ids')} != {meta['generated_ids']}")
+    check(m["params"].get("cache") == meta["mode"], f"params.cache = {m['params'].get('cache')}")
+    check(m.get("total_steps") == meta["nfe"], f"total_steps {m.get('total_steps')} != nfe {meta['nfe']}")
+    check(m.get("block_steps") == meta["forwards_per_block"], f"block_steps {m.get('block_steps')} != {meta['forwards_per_block']}")
+    steps = m.get("steps", [])
+    check(len(steps) == len(forwards), f"{len(steps)} step records, {len(forwards)} forwards")
+    for s, f in zip(steps, forwards):
+        got = (s["kind"], s["rows"], len(s["positions"]))
+        want = (f["kind"], [f["row_offset"], f["row_offset"] + f["n_rows"]], f["commits"])
+        check(got == want, f"step {s['step']}: (kind, rows, commits) {got} != {want}")
+    arrays = {(e["step"], e["name"]): e for e in m["arrays"] if "step" in e}
+    hist = [e for e in m["arrays"] if e.get("kind") == "history"][0]
+    h = np.load(os.path.join(out, hist["file"]))
+    ref = np.load(os.path.join(run, "history.npy"))[:, 0, :]
+    check(h.shape == ref.shape and (h == ref).all(), f"history {h.shape} differs from the fixture's {ref.shape}")
+    for k in meta["captured_forwards"]:
+        f = forwards[k]
+        q0, q1 = f["row_offset"], f["row_offset"] + f["n_rows"]
+        e = arrays.get((k, "attn"))
+        check(e is not None, f"forward {k}: no attention stored")
+        if e is None:
+            continue
+        check(e["query_rows"] == [q0, q1], f"forward {k}: query_rows {e['query_rows']} != {[q0, q1]}")
+        check(e["rows"] == [q0, q1], f"forward {k}: stored rows {e['rows']} != the recomputed {[q0, q1]}")
+        z = np.load(os.path.join(out, e["file"]))
+        ks = z["key_step"]
+        fresh = np.zeros(len(ks), bool)
+        fresh[q0:q1] = True
+        check((ks[fresh] == k).all() and (ks[~fresh] < k).all(),
+              f"forward {k}: key_step {ks.tolist()} (recomputed rows must be {k}, cached ones older)")
+        want = np.load(os.path.join(run, f"attn_step{k}.npy"))[:, 0]  # [layers, H, n_rows, L]
+        attn = z["attn"]
+        check(attn.shape == want.shape, f"forward {k}: attention shape {attn.shape} != {want.shape}")
+        if attn.shape == want.shape:
+            d = float(np.abs(attn - want).max())
+            print(f"forward {k}: attention max |diff| {d:.2e}")
+            check(d < 5e-6, f"forward {k}: attention differs by {d}")
+
+
 def main():
     mode = sys.argv[1]
-    if mode == "generate":
+    if mode == "fast":
+        fast(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5])
+    elif mode == "generate":
         variant = sys.argv[6] if len(sys.argv) > 6 else ""
         generate(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], variant)
     elif mode == "numpy":

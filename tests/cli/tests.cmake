@@ -56,6 +56,20 @@ dlmscope_cli_test(bad-gen-length fail "gen_length 60 is not a multiple of block_
     -- ${_cli_bin} generate --prompt-ids ${_cli_t0_ids} --model ${_cli_tiny} --gen-length 60 --block-length 16 --steps 32 -q)
 dlmscope_cli_test(bad-steps fail "steps 30 is not a multiple of the number of blocks 4"
     -- ${_cli_bin} generate --prompt-ids ${_cli_t0_ids} --model ${_cli_tiny} --gen-length 64 --block-length 16 --steps 30 -q)
+dlmscope_cli_test(bad-cache-cfg fail "cfg_scale 1 is not supported with cache dual"
+    -- ${_cli_bin} generate --prompt-ids ${_cli_t0_ids} --model ${_cli_tiny} ${_cli_t0_args} --cache dual --cfg-scale 1 -q)
+dlmscope_cli_test(bad-parallel-threshold fail "parallel_threshold must lie strictly between 0 and 1" "1.5"
+    -- ${_cli_bin} generate --prompt-ids ${_cli_t0_ids} --model ${_cli_tiny} ${_cli_t0_args} --parallel-threshold 1.5 -q)
+dlmscope_cli_test(bad-cache-refresh-without-cache fail "cache_refresh 2 needs a cache"
+    -- ${_cli_bin} generate --prompt-ids ${_cli_t0_ids} --model ${_cli_tiny} ${_cli_t0_args} --cache-refresh 2 -q)
+dlmscope_cli_test(bad-cache-audit-without-run fail "--cache-audit records the drift into the run directory"
+    -- ${_cli_bin} generate --prompt-ids ${_cli_t0_ids} --model ${_cli_tiny} ${_cli_t0_args} --cache dual --cache-audit -q)
+dlmscope_cli_test(bad-cache-audit-without-cache fail "cache_audit needs a cache"
+    -- ${_cli_bin} generate --prompt-ids ${_cli_t0_ids} --model ${_cli_tiny} ${_cli_t0_args} --cache-audit --save-history --out ${_cli_work}/audit-none -q)
+dlmscope_cli_test(bad-cache-mode fail "--cache" "bogus"
+    -- ${_cli_bin} generate --prompt-ids ${_cli_t0_ids} --model ${_cli_tiny} ${_cli_t0_args} --cache bogus -q)
+dlmscope_cli_test(generate-dual-threshold quiet "an"
+    -- ${_cli_bin} generate --prompt-ids ${_cli_t0_ids} --model ${_cli_tiny} ${_cli_t0_args} --cache dual --parallel-threshold 0.2 -q)
 dlmscope_cli_test(bad-prompt-ids fail "--prompt-ids" "'x'"
     -- ${_cli_bin} generate --prompt-ids 282,x,198 --model ${_cli_tiny} ${_cli_t0_args} -q)
 dlmscope_cli_test(bad-prompt-ids-negative fail "--prompt-ids" "'-5'"
@@ -144,6 +158,12 @@ if(Python3_Interpreter_FOUND)
             COMMAND ${_run} generate ${_cli_bin} ${_cli_tiny} ${_cli_t0} ${_w}/t0-backend-${_be} --backend=${_be})
         set_tests_properties(cli-generate-t0-backend-${_be} PROPERTIES
             LABELS cli TIMEOUT 120 SKIP_RETURN_CODE 77 FIXTURES_REQUIRED dlmscope_cli_work)
+    endforeach()
+    # Each Fast-dLLM fixture run through the CLI, its provenance read back with numpy.
+    foreach(_fr prefix dual none-thr0.2 prefix-thr0.2 dual-thr0.2)
+        add_test(NAME cli-fast-dllm-${_fr}
+            COMMAND ${_run} fast ${_cli_bin} ${_cli_tiny} ${PROJECT_SOURCE_DIR}/tests/fixtures/fast-dllm-tiny/runs/${_fr} ${_w}/fast-${_fr})
+        set_tests_properties(cli-fast-dllm-${_fr} PROPERTIES LABELS cli TIMEOUT 120 SKIP_RETURN_CODE 77)
     endforeach()
     add_test(NAME cli-history-numpy COMMAND ${_run} numpy ${_w}/t0-run ${_cli_t0})
     set_tests_properties(cli-history-numpy PROPERTIES LABELS cli SKIP_RETURN_CODE 77 TIMEOUT 60
