@@ -13,16 +13,18 @@ void KvCache::reset(const ModelConfig& c, int64_t L) {
     k_.assign(stride_ * c.n_layers, 0.0f);
     v_.assign(stride_ * c.n_layers, 0.0f);
     step_of_.assign(static_cast<size_t>(L), -1);
+    filled_.assign(static_cast<size_t>(L), 0);
 }
 
 void KvCache::stamp(int64_t begin, int64_t end, int step) {
     DLM_ASSERT(begin >= 0 && begin <= end && end <= L_);
     std::fill(step_of_.begin() + begin, step_of_.begin() + end, step);
+    std::fill(filled_.begin() + begin, filled_.begin() + end, 1);
 }
 
 bool KvCache::covers_outside(int64_t begin, int64_t end) const {
     for (int64_t i = 0; i < L_; ++i)
-        if ((i < begin || i >= end) && step_of_[i] < 0) return false;
+        if ((i < begin || i >= end) && !filled_[i]) return false;
     return true;
 }
 

@@ -2,7 +2,8 @@
 //
 //   layer l:  K[l] [L, n_kv_heads*hd]  (after RoPE, at each key's own canvas position)
 //             V[l] [L, n_kv_heads*hd]
-//   step_of   [L]  the sampler step whose forward computed position i's K/V (-1: never computed)
+//   step_of   [L]  the sampler step whose forward computed position i's K/V (-1 before any, or for
+//                  a forward outside generation)
 //
 // A forward that fills the cache writes every position; a forward that reuses it recomputes a range
 // of rows and writes their fresh K/V over the old ones, stamping them with its step. Every layer's
@@ -42,6 +43,7 @@ private:
     size_t stride_ = 0;  // floats per layer
     std::vector<float> k_, v_;
     std::vector<int> step_of_;
+    std::vector<char> filled_;  // [L] holds K/V
 };
 
 }  // namespace dlmscope
