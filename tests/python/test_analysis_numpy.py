@@ -319,6 +319,64 @@ check(repD["statistics"]["captures"]["steps"] == len(steps) - 2, "incomplete run
 check(repD["diffusion"]["commit_source"] == "canvases", "incomplete run: commit steps from the canvases")
 check(all(d["step"] == m["commit_step"][d["position"]] for d in repD["diffusion"]["decode_order"]), "derived commit steps")
 
+# ---- run F: prefix cache, every head f32, audited: provenance and drift through the files ------------
+runF = generate("runF", "--cache", "prefix", "--cache-audit", "--capture-heads", "all", "--capture-dtype", "f32")
+outF, _ = analyze(runF, "outF")
+mF = json.load(open(os.path.join(runF, "generation_with_attention.json")))
+repF = json.load(open(os.path.join(outF, "report.json")))
+_, tableF = read_csv(os.path.join(outF, "metrics.csv"))
+records = {r["step"]: r for r in mF["steps"]}
+check(mF["steps_per_block"] is None and mF["block_steps"] == [4, 4], f"schedule: {mF['steps_per_block']} {mF['block_steps']}")
+zF = {}
+for a in mF["arrays"]:
+    if a["kind"] == "key_step":
+        zF[a["step"]] = (np.load(os.path.join(runF, a["file"])), a)
+prevF = None
+prov = {e["step"]: e for e in repF["cache"]["captured_steps"]}
+for st in sorted(zF):
+    z, entry = zF[st]
+    q0, q1 = entry["query_rows"]
+    rec = records[st]
+    check([q0, q1] == rec["rows"], f"step {st}: query_rows {entry['query_rows']} == the record's rows {rec['rows']}")
+    ks = z["key_step"]
+    fresh = np.zeros(len(ks), bool)
+    fresh[q0:q1] = True
+    check((ks[fresh] == st).all() and (ks[~fresh] < st).all(), f"step {st}: key_step marks the recomputed columns")
+    check(prov[st]["cached_keys"] == int((~fresh).sum()), f"step {st}: report cached_keys")
+    # Maps over the whole canvas with NaN for the rows not recomputed; metrics over recomputed rows only.
+    attn = np.full((len(entry["layers"]), H, len(ks), len(ks)), np.nan)
+    attn[:, :, q0:q1] = z["attn"].astype(np.float64)
+    check(z["attn"].shape[2] == q1 - q0, f"step {st}: only the recomputed rows are stored")
+    canvas = z["canvas"]
+    sets = {k: v & fresh for k, v in row_sets(canvas, P, mask_id).items()}
+    rm = row_metrics(np.nan_to_num(attn), canvas, P, mask_id)
+    if prevF is not None:
+        rm["step_change"] = js(attn, prevF)
+    for li, layer in enumerate(entry["layers"]):
+        for rname in ROWS:
+            sel = sets[rname]
+            want = np.full((H, len(METRICS)), np.nan)
+            for mi, name in enumerate(METRICS):
+                if name in rm and sel.any():
+                    want[:, mi] = np.nanmean(rm[name][li][:, sel], -1)
+            got = np.array([tableF[(st, layer, h, rname)] for h in range(H)])
+            close(got, want, f"cached step {st} layer {layer} rows {rname} per-head metrics")
+    prevF = attn
+# The drift table against cache_drift.npy (mean over heads).
+drift_entry = next(a for a in mF["arrays"] if a["kind"] == "cache_drift")
+drift = np.load(os.path.join(runF, drift_entry["file"]))
+dsteps = np.load(os.path.join(runF, next(a["file"] for a in mF["arrays"] if a["kind"] == "cache_drift_steps")))
+check(list(dsteps) == [r["step"] for r in mF["steps"] if r["kind"] != "full"], "every cached step is audited")
+check(drift_entry["stat_names"] == ["l1_mean", "l1_max", "js_mean"], "drift stat names")
+with open(os.path.join(outF, "cache_drift.csv"), newline="") as f:
+    drows = list(csv.DictReader(f))
+check(len(drows) == len(dsteps) * NL, f"cache_drift.csv rows {len(drows)}")
+for r in drows:
+    k, layer = list(dsteps).index(int(r["step"])), int(r["layer"])
+    close([float(r["l1_mean"]), float(r["js_mean"]), float(r["l1_max"])],
+          [drift[k, layer, :, 0].mean(), drift[k, layer, :, 2].mean(), drift[k, layer, :, 1].max()], f"drift step {r['step']} layer {layer}")
+check(repF["cache"]["drift"]["available"] and repF["cache"]["mode"] == "prefix", "report cache section")
+
 # ---- bad inputs through the CLI ---------------------------------------------------------------------
 def fails(what, run, *needles):
     _, p = analyze(run, "bad", ok=False)

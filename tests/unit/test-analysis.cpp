@@ -517,5 +517,127 @@ TEST_F(BadRun, BadOptions) {
     EXPECT_THAT(message_of([&] { analyze_run(opt); }), HasSubstr("--prompt-length 12 is not inside the canvas of 12 positions"));
 }
 
+// ============================================================================================
+// Cached decoding: provenance through the run format (captured by the real binary)
+// ============================================================================================
+
+// The t0 prompt through `dlmscope generate` with the given decoding and capture options.
+RunReader cached_run(const std::string& name, const std::string& options) {
+    const fs::path out = test::temp_dir("cached-" + name);
+    const json meta = read_json_file(test::run_dir("t0") + "/meta.json");
+    std::string ids;
+    for (const json& v : meta["fixture"]["prompt_ids"]) ids += (ids.empty() ? "" : ",") + std::to_string(v.get<int>());
+    const std::string cmd = fmt::format("'{}/dlmscope' generate --prompt-ids {} --model '{}' --gen-length 64 --block-length 16 "
+                                        "--steps 32 {} --out '{}' -q > /dev/null",
+                                        DLMSCOPE_BINARY_DIR, ids, test::tiny_checkpoint(), options, out.string());
+    if (std::system(cmd.c_str()) != 0) throw Error("could not generate a run: " + cmd);
+    return RunReader::open(out.string());
+}
+
+const StepRecordInfo& record_of(const RunReader& r, int step) {
+    for (const StepRecordInfo& s : r.schedule())
+        if (s.step == step) return s;
+    throw Error(fmt::format("step {} has no record", step));
+}
+
+TEST(CachedRun, ReaderMarksRecomputedRowsAndKeySteps) {
+    const RunReader r = cached_run("dual", "--cache dual --parallel-threshold 0.2 --visualize-attention --capture-heads all --capture-dtype f32");
+    EXPECT_EQ(r.cache_mode(), "dual");
+    EXPECT_EQ(r.steps_per_block(), 0);  // varies under a threshold
+    ASSERT_EQ(r.steps().size(), r.schedule().size());
+    const int L = r.canvas_length();
+    int cached_steps = 0, first_of_block = 0;
+    for (size_t k = 0; k < r.steps().size(); ++k) {
+        const StepCapture s = r.load_step(k);
+        const StepRecordInfo& rec = record_of(r, s.step);
+        if (rec.step_in_block == 0) first_of_block = s.step;
+        EXPECT_EQ(s.query_begin, rec.row_begin);
+        EXPECT_EQ(s.query_end, rec.row_end);
+        cached_steps += rec.kind != "full";
+        for (int i = 0; i < L; ++i) {
+            const bool fresh = i >= rec.row_begin && i < rec.row_end;
+            ASSERT_EQ(s.recomputed[i], fresh ? 1 : 0) << "step " << s.step << " row " << i;
+            // dual: recomputed keys are this step's, the others were cached by the block's full forward.
+            EXPECT_EQ(s.key_step[i], fresh ? s.step : first_of_block) << "step " << s.step << " key " << i;
+            for (int h = 0; h < s.stored_heads; ++h) {
+                const float* row = s.map(0, h) + static_cast<size_t>(i - s.row_begin) * L;
+                double sum = 0.0;
+                bool any_nan = false;
+                for (int j = 0; j < L; ++j) sum += row[j], any_nan |= std::isnan(row[j]);
+                if (fresh) EXPECT_NEAR(sum, 1.0, 1e-5) << "step " << s.step << " row " << i;
+                else EXPECT_TRUE(any_nan) << "step " << s.step << ": row " << i << " was not recomputed but holds attention";
+            }
+        }
+    }
+    EXPECT_GT(cached_steps, 0);
+}
+
+// The statistics of a cached step cover the recomputed rows only: their "all rows" entropy is the
+// mean of those rows' entropies in the stored maps.
+TEST(CachedRun, StatisticsCoverRecomputedRowsOnly) {
+    const RunReader r = cached_run("prefix", "--cache prefix --visualize-attention --capture-heads all --capture-dtype f32");
+    const int L = r.canvas_length();
+    int checked = 0;
+    for (size_t k = 0; k < r.steps().size(); ++k) {
+        const StepCapture s = r.load_step(k);
+        if (s.query_begin == 0 && s.query_end == L) continue;
+        for (int h = 0; h < r.n_heads(); ++h) {
+            double mean = 0.0;
+            for (int i = s.query_begin; i < s.query_end; ++i)
+                mean += row_entropy({s.map(1, h) + static_cast<size_t>(i - s.row_begin) * L, static_cast<size_t>(L)});
+            mean /= s.query_end - s.query_begin;
+            EXPECT_NEAR(s.stats_of(1, h, kRowsAll)[kStatEntropy], mean, 1e-4) << "step " << s.step << " head " << h;
+        }
+        ++checked;
+    }
+    EXPECT_GT(checked, 0);
+}
+
+TEST(CachedRun, BlockEndsCaptureFollowsTheVariableSchedule) {
+    const RunReader r = cached_run("ends", "--cache dual --parallel-threshold 0.2 --capture-steps block-ends --capture-rows generated");
+    std::vector<int> want, got;
+    for (const StepRecordInfo& s : r.schedule())
+        if (s.step_in_block == 0 || r.is_block_last(s.step)) want.push_back(s.step);
+    for (const StepIndex& s : r.steps()) got.push_back(s.step);
+    EXPECT_EQ(got, want);
+    EXPECT_EQ(r.manifest()["block_steps"], json({3, 2, 3, 2}));  // the Fast-dLLM fixture's dual-thr0.2 run
+}
+
+TEST(CachedRun, AnalyzeReportsProvenanceAndDrift) {
+    const RunReader r = cached_run("audit", "--cache dual --cache-audit --visualize-attention");
+    const fs::path out = test::temp_dir("cached-audit-analysis");
+    AnalyzeOptions opt;
+    opt.input = r.manifest_path();
+    opt.output = out.string();
+    analyze_run(opt, {});
+    const json report = read_json_file((out / "report.json").string());
+    const json& cache = report["cache"];
+    EXPECT_EQ(cache["mode"], "dual");
+    ASSERT_EQ(cache["captured_steps"].size(), r.steps().size());
+    for (const json& s : cache["captured_steps"]) {
+        const bool full = s["kind"] == "full";
+        EXPECT_EQ(s["cached_keys"].get<int>() == 0, full) << s.dump();
+        if (!full) EXPECT_GE(s["cache_age_max"].get<int>(), 1) << s.dump();
+    }
+    const json& drift = cache["drift"];
+    ASSERT_TRUE(drift["available"].get<bool>());
+    const CacheDrift d = r.load_cache_drift();
+    EXPECT_EQ(drift["audited_steps"].get<size_t>(), d.steps.size());
+    EXPECT_EQ(d.steps.size(), 28u);  // 4 blocks × 7 cached steps
+    std::ifstream csv(out / "cache_drift.csv");
+    int lines = 0;
+    for (std::string line; std::getline(csv, line);) ++lines;
+    EXPECT_EQ(lines, 1 + static_cast<int>(d.steps.size()) * r.n_layers());
+    // Layer 0's keys depend on the tokens alone, which a dual cache never holds stale: no drift there.
+    for (size_t k = 0; k < d.steps.size(); ++k)
+        for (int h = 0; h < d.n_heads; ++h) EXPECT_EQ(d.at(k, 0, h, 0), 0.0f) << "step " << d.steps[k];
+    // Rollout needs every row: only full forwards qualify.
+    for (const json& e : report["rollout"].value("steps", json::array())) EXPECT_EQ(record_of(r, e["step"]).kind, "full");
+
+    const RunReader plain = cached_run("no-audit", "--cache dual --visualize-attention --capture-layers 0");
+    EXPECT_FALSE(plain.has_cache_drift());
+    EXPECT_THAT(test::message_of([&] { plain.load_cache_drift(); }), ::testing::HasSubstr("--cache-audit"));
+}
+
 }  // namespace
 }  // namespace dlmscope::analysis

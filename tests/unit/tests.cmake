@@ -4,5 +4,6 @@ dlmscope_add_test(NAME test-capture SOURCES unit/test-capture.cpp LABELS unit LI
 dlmscope_add_test(NAME test-kernels SOURCES unit/test-kernels.cpp ${PROJECT_SOURCE_DIR}/tools/checkpoint-writer.cpp LABELS unit)
 dlmscope_add_test(NAME test-analysis SOURCES unit/test-analysis.cpp ${PROJECT_SOURCE_DIR}/tools/synthetic-run.cpp LABELS unit LIBS dlmscope_analysis)
 target_include_directories(test-analysis PRIVATE ${PROJECT_SOURCE_DIR})
+add_dependencies(test-analysis dlmscope)  # the cached-run tests capture with the real binary
 dlmscope_add_test(NAME test-render SOURCES unit/test-render.cpp LABELS unit LIBS dlmscope_render PkgConfig::CAIRO)
 add_dependencies(test-render dlmscope)  # the tests capture their runs with the real binary
