@@ -1,4 +1,4 @@
-// `dlmscope plot --input RUN --kind heatmap|grid|evolution|decode-order|all [...] --output FILE|DIR`:
+// `dlmscope plot --input RUN --kind heatmap|grid|evolution|decode-order|drift|all [...] --output FILE|DIR`:
 // one static figure of a captured run (PNG, SVG or PDF), or with --kind all the default set that
 // `dlmscope analyze` draws. Reads the run directory only; no model is needed.
 #include "analysis/run-reader.h"
@@ -89,13 +89,14 @@ int run_plot(PlotArgs& a) {
 Runner add_plot(CLI::App& app) {
     auto a = std::make_shared<PlotArgs>();
     CLI::App* cmd = app.add_subcommand(
-        "plot", "Draw a figure of a captured run (heatmap, layer grid, evolution, decode order) as PNG, SVG or PDF");
+        "plot", "Draw a figure of a captured run (heatmap, layer grid, evolution, decode order, cache drift) as PNG, SVG or PDF");
     cmd->add_option("--input,-i", a->input, "Run manifest, or the run directory that holds it")->default_val("logs");
     cmd->add_option("--kind,-k", a->kind,
                     "heatmap (one step, layer, head), grid (every layer at a step), evolution (metrics over steps, "
-                    "first/last/difference maps), decode-order, or all (the default set `analyze` draws)")
+                    "first/last/difference maps), decode-order, drift (cached vs exact attention over the audited steps "
+                    "of a --cache-audit run), or all (the default set `analyze` draws)")
         ->default_val("heatmap")
-        ->check(CLI::IsMember({"heatmap", "grid", "evolution", "decode-order", "decode_order", "all"}));
+        ->check(CLI::IsMember({"heatmap", "grid", "evolution", "decode-order", "decode_order", "drift", "all"}));
     cmd->add_option("--step,-s", a->step, "Captured step to draw (default: the last captured step)");
     cmd->add_option("--layer,-l", a->layer, "Model layer for heatmap and the evolution maps (default: the last captured)");
     cmd->add_option("--head", a->head, "Head number, or mean (the mean over heads)")->default_val("mean");

@@ -565,9 +565,9 @@ ojson Analysis::cache_report() {
         for (int l = 0; l < d.n_layers; ++l) {
             double l1 = 0.0, l1_max = 0.0, js = 0.0;
             for (int h = 0; h < d.n_heads; ++h) {
-                l1 += d.at(k, l, h, 0);
-                l1_max = std::max(l1_max, static_cast<double>(d.at(k, l, h, 1)));
-                js += d.at(k, l, h, 2);
+                l1 += d.at(k, l, h, kDriftL1Mean);
+                l1_max = std::max(l1_max, static_cast<double>(d.at(k, l, h, kDriftL1Max)));
+                js += d.at(k, l, h, kDriftJsMean);
             }
             l1 /= d.n_heads;
             js /= d.n_heads;

@@ -131,7 +131,8 @@ double mean_js_divergence(const ProbView& A, const ProbView& B, std::span<const 
 
 std::vector<double> row_entropies(const ProbView& P) {
     std::vector<double> h(static_cast<size_t>(P.rows));
-    for (int r = 0; r < P.rows; ++r) h[r] = row_entropy({P.row(r), static_cast<size_t>(P.keys)});
+    for (int r = 0; r < P.rows; ++r)
+        h[r] = std::isnan(P.row(r)[0]) ? kNaN : row_entropy({P.row(r), static_cast<size_t>(P.keys)});  // NaN: an absent row
     return h;
 }
 
@@ -141,6 +142,10 @@ std::vector<double> row_js_divergences(const ProbView& A, const ProbView& B, std
     std::vector<double> d(static_cast<size_t>(A.rows));
     for (int r = 0; r < A.rows; ++r) {
         const float *a = A.row(r), *b = B.row(r);
+        if (std::isnan(a[0]) || std::isnan(b[0])) {  // a row one step did not recompute: no divergence
+            d[r] = kNaN;
+            continue;
+        }
         double hm = 0.0;
         for (int j = 0; j < A.keys; ++j) hm -= xlogx(0.5 * (static_cast<double>(a[j]) + b[j]));
         d[r] = std::max(hm - 0.5 * (HA[r] + HB[r]), 0.0);

@@ -82,11 +82,13 @@ double mean_block_mass(const ProbView& P, std::span<const int> rows, int key_beg
 // Mean over `rows` of the JS divergence between the same rows of A and B (same shape).
 double mean_js_divergence(const ProbView& A, const ProbView& B, std::span<const int> rows);
 
-// The entropy of every row of a view ([rows]).
+// The entropy of every row of a view ([rows]); NaN for a row marked absent (NaN: a row a cached step
+// did not recompute).
 std::vector<double> row_entropies(const ProbView& P);
 // The JS divergence of every row pair of A and B (same shape) as H((a+b)/2) − (H(a) + H(b))/2, given
 // the rows' entropies HA and HB: one logarithm per key instead of two (the streaming analysis keeps
-// each step's entropies for the next step). Equal to js_divergence up to rounding (~1e-15).
+// each step's entropies for the next step). Equal to js_divergence up to rounding (~1e-15). NaN for a
+// pair where either row is absent.
 std::vector<double> row_js_divergences(const ProbView& A, const ProbView& B, std::span<const double> HA,
                                        std::span<const double> HB);
 

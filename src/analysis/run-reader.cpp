@@ -430,8 +430,9 @@ CacheDrift RunReader::load_cache_drift() const {
     if (file.empty() || steps_file.empty())
         fail("{}: the run holds no cache audit (generate with --cache prefix|dual and --cache-audit)", path_);
     const NpyArray a = read_npy(file), st = read_npy(steps_file);
-    if (a.shape.size() != 4 || a.shape[1] != n_layers_ || a.shape[2] != n_heads_ || a.shape[3] != 3)
-        fail("{}: shape {} is not [audited steps, n_layers {}, n_heads {}, 3]", file, shape_str(a.shape), n_layers_, n_heads_);
+    if (a.shape.size() != 4 || a.shape[1] != n_layers_ || a.shape[2] != n_heads_ || a.shape[3] != kNumDriftStats)
+        fail("{}: shape {} is not [audited steps, n_layers {}, n_heads {}, {}]", file, shape_str(a.shape), n_layers_, n_heads_,
+             kNumDriftStats);
     if (st.shape != std::vector<int64_t>{a.shape[0]})
         fail("{}: shape {} does not match the {} audited steps of {}", steps_file, shape_str(st.shape), a.shape[0], file);
     CacheDrift d;

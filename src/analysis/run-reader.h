@@ -11,6 +11,7 @@
 // incomplete run (complete: false) opens with a warning and exposes the steps it indexed.
 #pragma once
 
+#include "core/cache-drift.h"
 #include "core/json.h"
 
 #include <cstdint>
@@ -72,7 +73,7 @@ struct CacheDrift {
     std::vector<double> logits_max_abs;  // [n]
     std::vector<int> argmax_agree, argmax_rows;  // [n]
     float at(size_t k, int layer, int head, int stat) const {
-        return stats[((k * n_layers + layer) * n_heads + head) * 3 + stat];
+        return stats[((k * n_layers + layer) * n_heads + head) * kNumDriftStats + stat];
     }
 };
 

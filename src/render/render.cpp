@@ -30,6 +30,7 @@ std::string file_name(const FigureRequest& r, int step, int layer, const RenderO
         case Kind::grid: return fmt::format("grid_step{:03d}.{}", step, extension(opt.format));
         case Kind::evolution: return fmt::format("evolution_layer{:02d}_{}.{}", layer, head, extension(opt.format));
         case Kind::decode_order: return fmt::format("decode_order.{}", extension(opt.format));
+        case Kind::drift: return fmt::format("cache_drift.{}", extension(opt.format));
     }
     return "figure";
 }
@@ -135,7 +136,8 @@ Kind parse_kind(const std::string& s) {
     if (s == "grid") return Kind::grid;
     if (s == "evolution") return Kind::evolution;
     if (s == "decode-order" || s == "decode_order") return Kind::decode_order;
-    fail("unknown figure kind '{}' (expected heatmap, grid, evolution or decode-order)", s);
+    if (s == "drift") return Kind::drift;
+    fail("unknown figure kind '{}' (expected heatmap, grid, evolution, decode-order or drift)", s);
 }
 
 ScaleKind parse_scale(const std::string& s) {
@@ -159,6 +161,7 @@ const char* kind_name(Kind k) {
         case Kind::grid: return "grid";
         case Kind::evolution: return "evolution";
         case Kind::decode_order: return "decode-order";
+        case Kind::drift: return "drift";
     }
     return "heatmap";
 }
@@ -180,6 +183,7 @@ std::string render_one(const analysis::RunReader& run, const RenderOptions& opt,
     if (req.kind == Kind::decode_order && info.commits.empty())
         fail("{} has no per-step commits (\"steps\" is missing: the run is incomplete), so it has no decode order",
              run.manifest_path());
+    if (req.kind == Kind::drift) require_cache_drift(run);
 
     std::string path = output;
     const bool is_dir = output.empty() || output.back() == '/' || fs::is_directory(output) || fs::path(output).extension().empty();
@@ -208,6 +212,7 @@ std::string render_one(const analysis::RunReader& run, const RenderOptions& opt,
             break;
         }
         case Kind::decode_order: draw_decode_order_figure(run, info, opt, path); break;
+        case Kind::drift: draw_drift_figure(run, info, opt, path); break;
     }
     return path;
 }
@@ -263,6 +268,10 @@ std::vector<std::string> render_default_set(const analysis::RunReader& run, cons
     } else {
         files.push_back((fs::path(out_dir) / file_name({Kind::decode_order}, -1, -1, opt)).string());
         pool.submit([&run, &info, &opt, path = files.back()] { draw_decode_order_figure(run, info, opt, path); });
+    }
+    if (run.has_cache_drift()) {
+        files.push_back((fs::path(out_dir) / file_name({Kind::drift}, -1, -1, opt)).string());
+        pool.submit([&run, &info, &opt, path = files.back()] { draw_drift_figure(run, info, opt, path); });
     }
     pool.wait();
     return files;

@@ -7,7 +7,8 @@
 //
 // Kinds (docs/figures.md shows each): heatmap of one (step, layer, head or head mean); layer grid at
 // one step; evolution over steps (metric curves per layer with commit events, first / last /
-// difference maps); decode order (position × commit step, coloured by confidence). Only
+// difference maps); decode order (position × commit step, coloured by confidence); cache drift
+// (cached vs exact attention and logits over the audited steps of a --cache-audit run). Only
 // src/render/plot/ includes cairo; this header is plain C++.
 #pragma once
 
@@ -20,7 +21,7 @@
 namespace dlmscope::render {
 
 enum class Format { png, svg, pdf };
-enum class Kind { heatmap, grid, evolution, decode_order };
+enum class Kind { heatmap, grid, evolution, decode_order, drift };
 enum class ScaleKind { linear, log };
 
 struct RenderOptions {
@@ -45,7 +46,7 @@ Format parse_format(const std::string& s);
 Kind parse_kind(const std::string& s);
 ScaleKind parse_scale(const std::string& s);
 const char* extension(Format f);  // "png", "svg", "pdf"
-const char* kind_name(Kind k);    // "heatmap", "grid", "evolution", "decode-order"
+const char* kind_name(Kind k);    // "heatmap", "grid", "evolution", "decode-order", "drift"
 
 // Renders one figure. `output` is a file path, or a directory (existing, or ending in '/') in which
 // a descriptive name such as heatmap_step017_layer01_mean.png is chosen. Returns the path written.
@@ -55,7 +56,8 @@ std::string render_one(const analysis::RunReader& run, const RenderOptions& opt,
 
 // Renders the default set into `out_dir` (created) and returns the files written, in order: for each
 // block its first and last captured step as a heatmap (last captured layer, head mean) and a layer
-// grid; one evolution figure (up to max_layers layers); the decode order. Reads each step once.
+// grid; one evolution figure (up to max_layers layers); the decode order; the cache drift when the
+// run holds a cache audit. Reads each step once.
 // Figures the run cannot give (no maps, incomplete run) are skipped with a message to opt.warn.
 std::vector<std::string> render_default_set(const analysis::RunReader& run, const RenderOptions& opt,
                                             const std::string& out_dir);

@@ -1,7 +1,7 @@
 # Browser tests of the HTML viewer (label "cli"): node's test runner drives Debian's chromium
 # through playwright-core (tests/browser/package.json; no browser is ever downloaded). The setup
 # test installs playwright-core with `npm ci` when tests/browser/node_modules is missing.
-# Screenshots go to <build>/tests/browser/ (viewer.png, viewer-hover.png, viewer-thin.png).
+# Screenshots go to <build>/tests/browser/ (viewer.png, viewer-hover.png, viewer-thin.png, viewer-cached.png).
 
 set(_browser_dir ${CMAKE_CURRENT_SOURCE_DIR}/browser)
 set(_browser_out ${CMAKE_CURRENT_BINARY_DIR}/browser)

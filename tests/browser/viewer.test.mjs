@@ -8,10 +8,12 @@
 // Checks: no console error or failed request; the slider changes the heatmap's pixels; hovering a
 // token colours what it attends to and what attends to it and lists them; decoded maps are
 // probabilities (rows sum to 1 within the quantisation error); per-head maps, a statistics-only
-// run and a run thinned by --max-mb load too. Screenshots go to $DLMSCOPE_BROWSER_OUT.
+// run and a run thinned by --max-mb load too; a cached run (dual cache, threshold decoding, cache
+// audit) shows the rows it did not recompute as absent, the keys' cache ages, the steps each block
+// took and the cache drift. Screenshots go to $DLMSCOPE_BROWSER_OUT.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -82,6 +84,43 @@ async function heatPixels(page) {
     }
     return { hash: h >>> 0, lit };
   });
+}
+
+// A .npy's shape and values (f16, f32 or i32), read here without dlmscope.
+function parseNpy(npy) {
+  const hlen = npy[6] === 1 ? npy.readUInt16LE(8) : npy.readUInt32LE(8);
+  const hstart = npy[6] === 1 ? 10 : 12;
+  const header = npy.toString('latin1', hstart, hstart + hlen);
+  const shape = header.match(/'shape': \(([^)]*)\)/)[1].split(',').filter((x) => x.trim()).map(Number);
+  const descr = header.match(/'descr': '([^']*)'/)[1];
+  const body = npy.subarray(hstart + hlen);
+  const count = shape.reduce((a, x) => a * x, 1);
+  const out = descr === '<i4' ? new Int32Array(count) : new Float32Array(count);
+  for (let i = 0; i < count; i++) {
+    if (descr === '<i4') { out[i] = body.readInt32LE(4 * i); continue; }
+    if (descr === '<f4') { out[i] = body.readFloatLE(4 * i); continue; }
+    const h = body.readUInt16LE(2 * i), e = (h >> 10) & 31, m = h & 1023;
+    out[i] = (h & 0x8000 ? -1 : 1) * (e === 0 ? m * 2 ** -24 : (1 + m / 1024) * 2 ** (e - 15));
+  }
+  return { shape, data: out };
+}
+
+// A member of a step's .npz (stored zip), e.g. 'key_step.npy'.
+function readMember(npzPath, member) {
+  const b = fs.readFileSync(npzPath);
+  let eocd = b.length - 22;
+  while (eocd >= 0 && b.readUInt32LE(eocd) !== 0x06054b50) eocd--;
+  const n = b.readUInt16LE(eocd + 10);
+  let p = b.readUInt32LE(eocd + 16);
+  for (let k = 0; k < n; k++) {
+    const size = b.readUInt32LE(p + 20), nlen = b.readUInt16LE(p + 28), xlen = b.readUInt16LE(p + 30), clen = b.readUInt16LE(p + 32);
+    const loff = b.readUInt32LE(p + 42), name = b.toString('latin1', p + 46, p + 46 + nlen);
+    p += 46 + nlen + xlen + clen;
+    if (name !== member) continue;
+    const data = loff + 30 + b.readUInt16LE(loff + 26) + b.readUInt16LE(loff + 28);
+    return parseNpy(b.subarray(data, data + size));
+  }
+  throw new Error(`${npzPath} has no ${member} member`);
 }
 
 // The `attn` member of a step's .npz, read here without dlmscope (stored zip + .npy, f16/f32).
@@ -301,6 +340,202 @@ test('--max-mb thins the maps and the page says so', { skip }, async () => {
   const b = await heatPixels(page);
   assert.notEqual(a.hash, b.hash);
   await page.screenshot({ path: path.join(OUT, 'viewer-thin.png'), fullPage: false });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+// RGB of the heatmap canvas at CSS pixel (x, y) (a copy is read, never the page's canvas).
+async function heatRgb(page, x, y) {
+  return page.evaluate(([x, y]) => {
+    const src = document.getElementById('heat');
+    const k = src.width / src.clientWidth;
+    const c = document.createElement('canvas');
+    c.width = src.width; c.height = src.height;
+    const ctx = c.getContext('2d', { willReadFrequently: true });
+    ctx.drawImage(src, 0, 0);
+    return Array.from(ctx.getImageData(Math.round(x * k), Math.round(y * k), 1, 1).data.slice(0, 3));
+  }, [x, y]);
+}
+const greyish = ([r, g, b]) => Math.abs(r - g) < 24 && Math.abs(g - b) < 24 && r > 130 && r < 235;
+
+test('cached run: rows not recomputed, cache ages, steps per block, cache drift', { skip }, async () => {
+  // Dual cache with threshold decoding: blocks take different numbers of steps; the audit adds
+  // cache_drift.npy. Every step is captured (head mean).
+  const run = makeRun('cached', '--visualize-attention', '--cache', 'dual', '--parallel-threshold', '0.3', '--cache-audit');
+  const arrays = path.join(run, 'generation_with_attention');
+  const manifest = JSON.parse(fs.readFileSync(path.join(run, 'generation_with_attention.json'), 'utf8'));
+  const html = writeViewer(run);
+  const { page, problems, loadMs } = await open(html);
+  console.log(`# viewer of the cached run: ${(fs.statSync(html).size / 1e6).toFixed(2)} MB, ready in ${loadMs} ms, block steps ${manifest.block_steps}`);
+  const L = manifest.canvas_length;
+
+  // The packed data: every step's record, steps per block (null: they vary), per captured step
+  // its recomputed rows and each key's step, equal to the .npz's key_step.
+  const meta = await page.evaluate(() => dlmscopeViewer.meta);
+  assert.equal(meta.steps_per_block, null);
+  assert.deepEqual(meta.block_steps, manifest.block_steps);
+  assert.deepEqual(meta.schedule.kind, manifest.steps.map((r) => r.kind));
+  assert.deepEqual(meta.schedule.rows, manifest.steps.map((r) => r.rows));
+  assert.equal(meta.cache.mode, 'dual');
+  assert.ok(new Set(manifest.block_steps).size > 1, `the threshold run's blocks all took ${manifest.block_steps[0]} steps`);
+  const cached = manifest.steps.filter((r) => r.kind === 'dual');
+  assert.ok(cached.length > 10 && manifest.steps.some((r) => r.kind === 'full'));
+  for (const [ci, step] of meta.capture.steps.entries()) {
+    const rec = manifest.steps.find((r) => r.step === step);
+    assert.deepEqual(meta.capture.query_rows[ci], rec.rows, `step ${step}'s recomputed rows`);
+    const npz = path.join(arrays, `step_${String(step).padStart(5, '0')}.npz`);
+    const want = Array.from(readMember(npz, 'key_step.npy').data);
+    const got = await page.evaluate((s) => [dlmscopeViewer.keyStepsAt(s), dlmscopeViewer.keyStepsFromRecords(s)], step);
+    assert.deepEqual(got[0], want, `step ${step}'s key_step as packed`);
+    assert.deepEqual(got[1], want, `step ${step}'s key_step as the records give it`);
+  }
+
+  // A dual step of the second block: its header, the absent rows, the cache-age strip.
+  const rec = cached.find((r) => r.block === 1 && r.step_in_block >= 3);
+  const s = rec.step, [a, b] = rec.rows;
+  await setStepAndWait(page, s);
+  const ks = Array.from(readMember(path.join(arrays, `step_${String(s).padStart(5, '0')}.npz`), 'key_step.npy').data);
+  const nCached = ks.filter((k) => k < s).length;
+  const ages = ks.filter((k) => k < s).map((k) => s - k);
+  const ageText = Math.min(...ages) === Math.max(...ages) ? `${Math.min(...ages)}` : `${Math.min(...ages)}–${Math.max(...ages)}`;
+  assert.equal((await page.textContent('#heat-step')).split(' · ').slice(0, 3).join(' · '),
+    `step ${s}: dual forward · rows ${a}–${b - 1} recomputed · ${nCached}/${L} keys cached, age ${ageText}`);
+  const n = manifest.block_steps[1];
+  assert.match(await page.textContent('#step-label'), new RegExp(`^step ${s} of ${manifest.total_steps - 1} · block 1 \\(step ${rec.step_in_block} of ${n}\\) · dual forward`));
+
+  // Rows outside [a, b) are absent from the decoded map (NaN), never zeros; the others are the
+  // stored rows (sum to 1, within 2.4 % of the .npz).
+  const dec = await page.evaluate(async (step) => {
+    const v = dlmscopeViewer, m = v.meta.maps;
+    const msi = m.steps.indexOf(step);
+    return { absent: await v.absentRows(msi, 0, 0), values: Array.from(await v.mapValues(msi, 0, 0)), rows: m.rows, layer: m.layers[0] };
+  }, s);
+  const rows0 = meta.capture.rows[0];
+  const wantAbsent = [];
+  for (let r = 0; r < dec.rows; r++) if (r + rows0 < a || r + rows0 >= b) wantAbsent.push(r);
+  assert.deepEqual(dec.absent, wantAbsent);
+  for (const r of wantAbsent) assert.ok(dec.values.slice(r * L, (r + 1) * L).every(Number.isNaN), `row ${r + rows0} is not NaN`);
+  const attn = readAttn(path.join(arrays, `step_${String(s).padStart(5, '0')}.npz`));
+  assert.deepEqual(attn.shape.slice(2), [b - a, L]);
+  let worst = 0;
+  for (let q = a; q < b; q++) {
+    const got = dec.values.slice((q - rows0) * L, (q - rows0 + 1) * L);
+    const want = attn.data.subarray((dec.layer * (b - a) + (q - a)) * L, (dec.layer * (b - a) + (q - a) + 1) * L);
+    assert.ok(Math.abs(got.reduce((x, y) => x + y, 0) - 1) < 0.05, `row ${q} sums to ${got.reduce((x, y) => x + y, 0)}`);
+    const max = want.reduce((x, y) => Math.max(x, y), 0);
+    for (let j = 0; j < L; j++) if (want[j] > max * 1e-4) worst = Math.max(worst, Math.abs(got[j] / want[j] - 1));
+  }
+  assert.ok(worst < 0.024, `recomputed rows differ from the .npz by up to ${(100 * worst).toFixed(2)} %`);
+
+  // The heatmap draws absent rows grey-hatched (never a viridis colour) and the legend says so.
+  const g = await page.evaluate(() => dlmscopeViewer.heatGeometry);
+  const rowY = (q) => g.y0 + (q - rows0 - g.view.y + 0.5) * g.cell;
+  const absentPx = [];
+  for (const dx of [0.05, 0.1, 0.15, 0.85, 0.9]) absentPx.push(await heatRgb(page, g.x0 + dx * g.pw, rowY(Math.max(rows0, a - 3))));
+  assert.ok(absentPx.every(greyish), `rows not recomputed are drawn ${JSON.stringify(absentPx)}`);
+  assert.ok(!greyish(await heatRgb(page, g.x0 + 0.1 * g.pw, rowY(a + 1))), 'a recomputed row is drawn grey');
+  assert.ok(await page.locator('#cache-legend').isVisible());
+  assert.match(await page.textContent('#cache-legend'), /query row not recomputed at this step.*key read from the cache, age 1 … \d+ step/);
+  const box = await page.locator('#heat').boundingBox();
+  await page.mouse.move(box.x + g.x0 + 0.3 * g.pw, box.y + rowY(Math.max(rows0, a - 2)));
+  assert.match(await page.textContent('#heat-readout'), new RegExp(`not recomputed at step ${s}: no attention row`));
+
+  // The cache-age strip above the keys: a cached key reads out its step and age, a fresh one too.
+  const j = ks.findIndex((k) => k < s);
+  const stripY = g.y0 - g.strip - g.age / 2;
+  const colX = (jj) => g.x0 + (jj - g.view.x + 0.5) * g.cell;
+  await page.mouse.move(box.x + colX(j), box.y + stripY);
+  const tip = `key ${j} `;
+  assert.ok((await page.textContent('#heat-readout')).startsWith(tip));
+  assert.match(await page.textContent('#heat-readout'), new RegExp(`: from the cache, computed at step ${ks[j]} \\(age ${s - ks[j]}\\)$`));
+  assert.equal(await page.getAttribute('#heat', 'title'), await page.textContent('#heat-readout'));
+  assert.ok(!greyish(await heatRgb(page, colX(j), stripY)) && (await heatRgb(page, colX(j), stripY))[0] > 150, 'the cached key has no age colour');
+  await page.mouse.move(box.x + colX(a), box.y + stripY);
+  assert.match(await page.textContent('#heat-readout'), new RegExp(`^key ${a} .*: computed in this forward \\(step ${s}\\)$`));
+  await page.mouse.move(0, 0);
+
+  // Steps per block from the records (they differ), the forwards on the slider and the decode chart.
+  const blocksText = await page.textContent('#decode-blocks');
+  manifest.block_steps.forEach((k, blk) => assert.ok(blocksText.includes(`block ${blk}: ${k} steps`), `${blocksText} lacks block ${blk}: ${k} steps`));
+  const nFull = manifest.steps.filter((r) => r.kind === 'full').length;
+  assert.equal(await page.getAttribute('#step-marks', 'aria-label'), `Step forwards: ${nFull} full · ${cached.length} dual · ${manifest.block_steps.length} blocks`);
+  assert.ok(await page.locator('#step-marks').isVisible());
+  await page.locator('#decode').scrollIntoViewIfNeeded();
+  const dbox = await page.locator('#decode').boundingBox();
+  await page.mouse.move(dbox.x + dbox.width / 2, dbox.y + 8 + (s + 0.5) * ((dbox.height - 30) / manifest.total_steps));
+  assert.match(await page.textContent('#decode-readout'), new RegExp(`step ${s} \\(block 1, step ${rec.step_in_block} of ${n}\\): dual forward`));
+  await page.mouse.move(0, 0);
+
+  // The cache drift panel: the audited steps' JS / L1 of the selected layer (mean over heads), the
+  // argmax agreement; the decoded array is cache_drift.npy within f16 precision.
+  assert.ok(await page.locator('#drift-panel').isVisible());
+  assert.equal(await page.locator('#drift .chart').count(), 4);
+  const drift = parseNpy(fs.readFileSync(path.join(arrays, 'cache_drift.npy')));
+  const driftSteps = Array.from(parseNpy(fs.readFileSync(path.join(arrays, 'cache_drift_steps.npy'))).data);
+  assert.deepEqual(meta.drift.steps, driftSteps);
+  assert.deepEqual(meta.drift.shape, drift.shape);
+  const decoded = await page.evaluate(() => dlmscopeViewer.driftValues);
+  for (let i = 0; i < decoded.length; i++) assert.ok(Math.abs(decoded[i] - drift.data[i]) <= 1e-3 * Math.abs(drift.data[i]) + 1e-6, `drift value ${i}: ${decoded[i]} vs ${drift.data[i]}`);
+  const k = driftSteps.indexOf(s);
+  assert.ok(k >= 0, `dual step ${s} was not audited`);
+  const audit = rec.audit;
+  assert.match(await page.textContent('#drift-readout'),
+    new RegExp(`^step ${s} \\(layer \\d+, mean over heads\\): JS \\S+ · L1 \\S+ \\(max \\S+\\) · argmax ${audit.argmax_agree}/${audit.argmax_rows} rows agree · logits max \\|Δ\\| `));
+  const layer = await page.evaluate(() => dlmscopeViewer.meta.capture.layers[dlmscopeViewer.state.li]);
+  const [, nl, nh, ns] = drift.shape;
+  let js = 0;
+  const jsAt = meta.drift.stat_names.indexOf('js_mean');
+  for (let h = 0; h < nh; h++) js += drift.data[((k * nl + layer) * nh + h) * ns + jsAt] / nh;
+  const shown = (await page.textContent('#drift .chart .val')).replace(/^step \d+: /, '');
+  assert.ok(Math.abs(+shown - js) <= 0.05 * js + 1e-4, `JS shown ${shown}, mean over heads ${js}`);
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: path.join(OUT, 'viewer-cached.png'), fullPage: true });
+  await setStepAndWait(page, manifest.steps.find((r) => r.kind === 'full' && r.step > 0).step);
+  assert.match(await page.textContent('#drift-readout'), /was not audited \(a full forward/);
+  assert.match(await page.textContent('#heat-step'), /full forward · all rows recomputed · no key cached$/);
+  assert.deepEqual(await page.evaluate(() => dlmscopeViewer.absentRows(dlmscopeViewer.meta.maps.steps.indexOf(dlmscopeViewer.state.step), 0, 0)), []);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('cached run with a malformed cache audit: the page says so and loads the rest', { skip }, async () => {
+  const src = path.join(OUT, 'cached');
+  if (!fs.existsSync(path.join(src, 'generation_with_attention.json')))
+    makeRun('cached', '--visualize-attention', '--cache', 'dual', '--parallel-threshold', '0.3', '--cache-audit');
+  const run = path.join(OUT, 'cached-bad-audit');
+  fs.rmSync(run, { recursive: true, force: true });
+  fs.cpSync(src, run, { recursive: true });
+  // cache_drift_steps.npy with one step, while cache_drift.npy holds many.
+  let header = "{'descr': '<i4', 'fortran_order': False, 'shape': (1,), }";
+  header += ' '.repeat(63 - ((10 + header.length) % 64)) + '\n';
+  const npy = Buffer.concat([Buffer.from([0x93]), Buffer.from('NUMPY'), Buffer.from([1, 0]), Buffer.alloc(2), Buffer.from(header, 'latin1'), Buffer.alloc(4)]);
+  npy.writeUInt16LE(header.length, 8);
+  fs.writeFileSync(path.join(run, 'generation_with_attention', 'cache_drift_steps.npy'), npy);
+  const html = path.join(run, 'viewer.html');
+  const r = spawnSync(BIN, ['view', run, '--out', html], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /note: the cache audit is not shown: .*cache_drift_steps\.npy: shape \[1\] does not match/);
+  const { page, problems } = await open(html);
+  assert.match(await page.textContent('#notices'), /the cache audit is not shown/);
+  assert.ok(await page.locator('#drift-panel').isHidden());
+  assert.ok(await page.locator('#cache-legend').isVisible());
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('plain run: no cache marks, fixed steps per block', { skip }, async () => {
+  const run = path.join(OUT, 'mean');
+  if (!fs.existsSync(path.join(run, 'generation_with_attention.json'))) makeRun('mean', '--visualize-attention');
+  const { page, problems } = await open(writeViewer(run));
+  const meta = await page.evaluate(() => dlmscopeViewer.meta);
+  assert.equal(meta.steps_per_block, 8);
+  assert.equal(meta.cache.mode, 'none');
+  assert.ok(meta.schedule.kind.every((k) => k === 'full'));
+  assert.ok(await page.locator('#cache-legend').isHidden());
+  assert.ok(await page.locator('#heat-step').isHidden());
+  assert.ok(await page.locator('#drift-panel').isHidden());
+  assert.equal(await page.evaluate(() => dlmscopeViewer.heatGeometry.age), 0);
+  assert.match(await page.textContent('#decode-blocks'), /^Steps per block: block 0: 8 steps · block 1: 8 steps · block 2: 8 steps · block 3: 8 steps\.$/);
   assert.deepEqual(problems, []);
   await page.close();
 });

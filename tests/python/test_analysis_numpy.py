@@ -326,7 +326,9 @@ mF = json.load(open(os.path.join(runF, "generation_with_attention.json")))
 repF = json.load(open(os.path.join(outF, "report.json")))
 _, tableF = read_csv(os.path.join(outF, "metrics.csv"))
 records = {r["step"]: r for r in mF["steps"]}
-check(mF["steps_per_block"] is None and mF["block_steps"] == [4, 4], f"schedule: {mF['steps_per_block']} {mF['block_steps']}")
+# Without a threshold a cached block still takes its 4 scheduled steps: the full forward, then 3 cached.
+check(mF["steps_per_block"] == 4 and mF["block_steps"] == [4, 4], f"schedule: {mF['steps_per_block']} {mF['block_steps']}")
+check([r["kind"] for r in mF["steps"]] == ["full", "prefix", "prefix", "prefix"] * 2, "forward kinds")
 zF = {}
 for a in mF["arrays"]:
     if a["kind"] == "key_step":

@@ -51,10 +51,12 @@ row_sets = m["capture"]["row_sets"]
 window = m["capture"]["local_window"]
 for step in range(steps):
     by_name = {a["name"]: a for a in arrays if a.get("step") == step}
-    check(set(by_name) == {"canvas", "stats", "attn"}, f"step {step} arrays indexed")
+    check(set(by_name) == {"canvas", "key_step", "stats", "attn"}, f"step {step} arrays indexed")
     z = np.load(os.path.join(work, by_name["attn"]["file"]))
     canvas, stats, attn = z["canvas"], z["stats"], z["attn"]
-    for name in ("canvas", "stats", "attn"):
+    # Without a cache every step recomputes every row, and every key is its own step's.
+    check((z["key_step"] == step).all() and by_name["attn"]["query_rows"] == [0, L], f"step {step}: every row and key fresh")
+    for name in ("canvas", "key_step", "stats", "attn"):
         check(list(z[name].shape) == by_name[name]["shape"] and z[name].dtype == np.dtype(by_name[name]["dtype"]),
               f"step {step} {name} shape/dtype as indexed")
     check((canvas == history[step]).all(), f"step {step} canvas = history row")

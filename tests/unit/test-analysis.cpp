@@ -617,7 +617,9 @@ TEST(CachedRun, AnalyzeReportsProvenanceAndDrift) {
     for (const json& s : cache["captured_steps"]) {
         const bool full = s["kind"] == "full";
         EXPECT_EQ(s["cached_keys"].get<int>() == 0, full) << s.dump();
-        if (!full) EXPECT_GE(s["cache_age_max"].get<int>(), 1) << s.dump();
+        if (!full) {
+            EXPECT_GE(s["cache_age_max"].get<int>(), 1) << s.dump();
+        }
     }
     const json& drift = cache["drift"];
     ASSERT_TRUE(drift["available"].get<bool>());

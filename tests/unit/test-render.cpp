@@ -7,8 +7,12 @@
 //   1. Runs        generated once per test process with the real `dlmscope generate`
 //   2. Pure        labels, window, colormaps, ticks
 //   3. Figures     kinds × formats, default set, errors
+//   4. Cached runs a variable schedule (block boundaries from the steps' records), a dual-cache
+//                  run with an audit (rows not recomputed, keys from the cache, the drift figure)
 #include "analysis/run-reader.h"
 #include "core/error.h"
+#include "core/json.h"
+#include "core/npy.h"
 #include "render/plot/colormap.h"
 #include "render/plot/tokens.h"
 #include "render/render.h"
@@ -25,6 +29,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <set>
 #include <sstream>
 
@@ -502,12 +507,222 @@ TEST(RenderCli, PlotWritesTheFileItNames) {
 TEST(RenderParse, NamesAndErrors) {
     EXPECT_EQ(render::parse_format("svg"), Format::svg);
     EXPECT_EQ(render::parse_kind("decode-order"), Kind::decode_order);
+    EXPECT_EQ(render::parse_kind("drift"), Kind::drift);
     EXPECT_EQ(render::parse_scale("log"), render::ScaleKind::log);
     EXPECT_THROW(render::parse_format("jpg"), Error);
     EXPECT_THROW(render::parse_kind("bar"), Error);
     render::RenderOptions bad;
     bad.max_tokens = 1;
     EXPECT_THROW(render::render_one(run_mean(), bad, {Kind::heatmap}, (work_dir() / "bad/").string()), Error);
+}
+
+// ============================================================================================
+// 4. Cached runs
+// ============================================================================================
+
+// A dual-cache run with threshold decoding and a cache audit: blocks take as many steps as the
+// threshold lets them; every step after a block's first recomputes the block's rows only.
+const analysis::RunReader& run_cached() { return run("cached", "--cache dual --parallel-threshold 0.25 --cache-audit"); }
+
+// A copy of the head-mean run whose records say that its 2 blocks took 5 and 11 steps (as a
+// threshold schedule would): steps_per_block null, block_steps [5, 11], every record and arrays
+// entry re-assigned. The canvases are the plain run's; only the schedule differs.
+const analysis::RunReader& run_varied() {
+    static std::unique_ptr<analysis::RunReader> r;
+    if (r) return *r;
+    const analysis::RunReader& src = run_mean();
+    const fs::path dir = work_dir() / "run-varied";
+    fs::remove_all(dir);
+    fs::copy(src.root(), dir, fs::copy_options::recursive);
+    const fs::path manifest = dir / fs::path(src.manifest_path()).filename();
+    json m = read_json_file(manifest.string());
+    auto assign = [](json& e) {
+        const int step = e["step"].get<int>();
+        e["block"] = step < 5 ? 0 : 1;
+        e["step_in_block"] = step < 5 ? step : step - 5;
+    };
+    for (json& e : m["steps"]) assign(e);
+    for (json& e : m["arrays"])
+        if (e.contains("step")) assign(e);
+    m["steps_per_block"] = nullptr;
+    m["block_steps"] = {5, 11};
+    write_json_file(manifest.string(), m);
+    r = std::make_unique<analysis::RunReader>(analysis::RunReader::open(dir.string()));
+    return *r;
+}
+
+// The first step whose record says `kind` (-1 if none).
+int first_step_of_kind(const analysis::RunReader& r, const std::string& kind) {
+    for (const analysis::StepRecordInfo& s : r.schedule())
+        if (s.kind == kind) return s.step;
+    return -1;
+}
+
+TEST(RenderSchedule, BlockBoundariesComeFromTheRecords) {
+    const analysis::RunReader& r = run_varied();
+    ASSERT_EQ(r.steps_per_block(), 0) << "the schedule varies";
+    const render::RunInfo info = render::read_run_info(r);
+    EXPECT_EQ(info.block_start, (std::vector<int>{0, 5}));
+    EXPECT_EQ(info.block_steps, (std::vector<int>{5, 11}));
+    EXPECT_TRUE(info.schedule_varies());
+    EXPECT_EQ(info.block_of_step(4), 0);
+    EXPECT_EQ(info.block_of_step(5), 1);
+    EXPECT_EQ(info.block_steps_text(), "steps per block 5, 11");
+    EXPECT_EQ(info.block_text(1), "block 1 of blocks 0–1 (its steps: 5–15)");
+    // A fixed schedule reads as before.
+    const render::RunInfo plain = render::read_run_info(run_mean());
+    EXPECT_EQ(plain.block_start, (std::vector<int>{0, 8}));
+    EXPECT_EQ(plain.block_steps_text(), "8 steps each");
+    EXPECT_EQ(plain.block_text(0), "block 0 of blocks 0–1 (its steps: 0–7)");
+
+    render::RenderOptions opt;
+    opt.dpi = 72;
+    opt.format = Format::svg;
+    const fs::path dir = work_dir() / "varied";
+    const std::string h = read_file(render::render_one(r, opt, {Kind::heatmap, 5, -1, -1}, (dir / "h.svg").string()));
+    EXPECT_NE(h.find("block 1 of blocks 0–1 (its steps: 5–15)"), std::string::npos);
+    EXPECT_EQ(h.find("its steps: 0–0"), std::string::npos);
+    EXPECT_EQ(h.find("forward"), std::string::npos) << "a run without a cache says nothing of forwards";
+    const std::string g = read_file(render::render_one(r, opt, {Kind::grid, 4, -1, -1}, (dir / "g.svg").string()));
+    EXPECT_NE(g.find("block 0 of blocks 0–1 (its steps: 0–4)"), std::string::npos);
+    const std::string d = read_file(render::render_one(r, opt, {Kind::decode_order}, (dir / "d.svg").string()));
+    EXPECT_NE(d.find("2 blocks of 16 positions, steps per block 5, 11"), std::string::npos);
+    EXPECT_EQ(d.find("0 steps each"), std::string::npos);
+    const std::string e = read_file(render::render_one(r, opt, {Kind::evolution}, (dir / "e.svg").string()));
+    EXPECT_NE(e.find("(2 blocks, steps per block 5, 11)"), std::string::npos);
+    // The default set takes each block's first and last step from the records: 0, 4 | 5, 15.
+    opt.format = Format::png;
+    std::vector<std::string> names;
+    for (const auto& f : render::render_default_set(r, opt, (dir / "set").string()))
+        if (fs::path(f).filename().string().rfind("heatmap_", 0) == 0) names.push_back(fs::path(f).filename().string());
+    EXPECT_EQ(names, (std::vector<std::string>{"heatmap_step000_layer01_mean.png", "heatmap_step004_layer01_mean.png",
+                                               "heatmap_step005_layer01_mean.png", "heatmap_step015_layer01_mean.png"}));
+}
+
+TEST(RenderSchedule, DecodeOrderOfAThresholdRunListsItsBlocks) {
+    const analysis::RunReader& r = run_cached();
+    const render::RunInfo info = render::read_run_info(r);
+    const json& bs = r.manifest()["block_steps"];
+    ASSERT_EQ(bs.size(), 2u);
+    EXPECT_EQ(info.block_steps, bs.get<std::vector<int>>());
+    render::RenderOptions opt;
+    opt.format = Format::svg;
+    const std::string d = read_file(render::render_one(r, opt, {Kind::decode_order}, (work_dir() / "cached-do.svg").string()));
+    const std::string want = bs[0] == bs[1] ? fmt::format("{} steps each", bs[0].get<int>())
+                                            : fmt::format("steps per block {}, {}", bs[0].get<int>(), bs[1].get<int>());
+    EXPECT_NE(d.find("2 blocks of 16 positions, " + want), std::string::npos) << want;
+}
+
+TEST(RenderCache, HeatmapOfACachedStepMarksWhatCameFromTheCache) {
+    const analysis::RunReader& r = run_cached();
+    const int step = first_step_of_kind(r, "dual");
+    ASSERT_GE(step, 0) << "the dual-cache run has no dual step";
+    const analysis::StepRecordInfo& rec = r.schedule()[step];
+    render::RenderOptions opt;
+    opt.dpi = 72;
+    opt.format = Format::svg;
+    const fs::path dir = work_dir() / "cached";
+    const std::string path = render::render_one(r, opt, {Kind::heatmap, step, -1, -1}, (dir / "h.svg").string());
+    expect_xml(path);
+    const std::string svg = read_file(path);
+    EXPECT_NE(svg.find(fmt::format("dual forward: rows {}–{} recomputed", rec.row_begin, rec.row_end - 1)), std::string::npos);
+    EXPECT_NE(svg.find("keys from the cache (age"), std::string::npos);
+    EXPECT_NE(svg.find(">not recomputed at this step (cached)</text>"), std::string::npos) << "the legend names the hatch";
+    const int window_begin = std::max(0, r.canvas_length() - 64);  // the generated region and the last prompt tokens
+    ASSERT_GT(rec.row_begin, window_begin);
+    EXPECT_NE(svg.find(fmt::format(">rows {}–{} not recomputed at this step (cached)</text>", window_begin, rec.row_begin - 1)),
+              std::string::npos)
+        << "the band above the recomputed rows says so in words";
+    EXPECT_NE(svg.find("key cache age (steps"), std::string::npos) << "the colour key of the age strip";
+    // The layer grid marks the same.
+    const std::string g = read_file(render::render_one(r, opt, {Kind::grid, step, -1, -1}, (dir / "g.svg").string()));
+    EXPECT_NE(g.find(">not recomputed at this step (cached)</text>"), std::string::npos);
+    EXPECT_NE(g.find("dual forward: rows"), std::string::npos);
+    // A full forward of the same run: nothing hatched, no age strip, the subtitle says so.
+    const std::string f = read_file(render::render_one(r, opt, {Kind::heatmap, 0, -1, -1}, (dir / "f.svg").string()));
+    EXPECT_NE(f.find("full forward: every row and key recomputed"), std::string::npos);
+    EXPECT_EQ(f.find("not recomputed"), std::string::npos);
+    EXPECT_EQ(f.find("cache age"), std::string::npos);
+    // PNG: the hatch's light grey fills rows not recomputed.
+    opt.format = Format::png;
+    const Png png = read_png(render::render_one(r, opt, {Kind::heatmap, step, -1, -1}, (dir / "h.png").string()));
+    EXPECT_GT(png.distinct, 40u);
+}
+
+TEST(RenderDrift, DrawsAnAuditedRunAndRefusesOthers) {
+    const analysis::RunReader& r = run_cached();
+    ASSERT_TRUE(r.has_cache_drift());
+    render::RenderOptions opt;
+    opt.dpi = 72;
+    const fs::path dir = work_dir() / "drift";
+    const std::string png = render::render_one(r, opt, {Kind::drift}, dir.string() + "/");
+    EXPECT_EQ(fs::path(png).filename(), "cache_drift.png");
+    EXPECT_GT(read_png(png).distinct, 20u);
+    opt.format = Format::svg;
+    const std::string path = render::render_one(r, opt, {Kind::drift}, (dir / "d.svg").string());
+    expect_xml(path);
+    const std::string svg = read_file(path);
+    EXPECT_NE(svg.find("<title>Cache drift over "), std::string::npos);
+    EXPECT_NE(svg.find(">Jensen–Shannon divergence, cached vs exact</text>"), std::string::npos);
+    EXPECT_NE(svg.find(">Logits: argmax agreement with the exact forward</text>"), std::string::npos);
+    EXPECT_NE(svg.find(">layer 1</text>"), std::string::npos) << "2 layers: a line each";
+    // The default set draws it for an audited run only (run_mean's set is checked in DefaultSet).
+    opt.format = Format::png;
+    const auto files = render::render_default_set(r, opt, (dir / "set").string());
+    ASSERT_FALSE(files.empty());
+    EXPECT_EQ(fs::path(files.back()).filename(), "cache_drift.png");
+    // A run without an audit: an error naming the run and the option.
+    try {
+        render::render_one(run_mean(), opt, {Kind::drift}, dir.string() + "/");
+        ADD_FAILURE() << "expected an error";
+    } catch (const Error& e) {
+        const std::string what = e.what();
+        EXPECT_NE(what.find(run_mean().manifest_path()), std::string::npos) << what;
+        EXPECT_NE(what.find("--cache-audit"), std::string::npos) << what;
+    }
+    // The CLI says the same.
+    const std::string bin = std::string(DLMSCOPE_BINARY_DIR) + "/dlmscope";
+    const fs::path out = work_dir() / "drift-cli.txt";
+    EXPECT_NE(std::system(fmt::format("'{}' plot -i '{}' -k drift -o '{}/' > '{}' 2>&1", bin, run_mean().root(), dir.string(),
+                                      out.string())
+                              .c_str()),
+              0);
+    EXPECT_NE(read_file(out).find("--cache-audit"), std::string::npos) << read_file(out);
+}
+
+TEST(RenderDrift, ManyLayersAreAMeanWithARange) {
+    // The audited run's drift, spread over 12 layers (as if the model had them): more than 8 layers
+    // are drawn as their mean with the min–max band instead of one line each.
+    const analysis::RunReader& src = run_cached();
+    const fs::path dir = work_dir() / "run-drift12";
+    fs::remove_all(dir);
+    fs::copy(src.root(), dir, fs::copy_options::recursive);
+    const fs::path manifest = dir / fs::path(src.manifest_path()).filename();
+    json m = read_json_file(manifest.string());
+    m["model"]["config"]["n_layers"] = 12;
+    std::string drift_file;
+    for (const json& e : m["arrays"])
+        if (e.value("kind", "") == "cache_drift") drift_file = (dir / e["file"].get<std::string>()).string();
+    ASSERT_FALSE(drift_file.empty());
+    const NpyArray a = read_npy(drift_file);
+    const std::vector<float> v = a.as_f32();
+    const int64_t n = a.shape[0], L = a.shape[1], H = a.shape[2];
+    std::vector<float> wide(static_cast<size_t>(n * 12 * H * 3));
+    for (int64_t k = 0; k < n; ++k)
+        for (int64_t l = 0; l < 12; ++l)
+            for (int64_t i = 0; i < H * 3; ++i)
+                wide[static_cast<size_t>((k * 12 + l) * H * 3 + i)] = v[static_cast<size_t>((k * L + l % L) * H * 3 + i)] * (1 + 0.1f * l);
+    write_npy(drift_file, {n, 12, H, 3}, wide);
+    for (json& e : m["arrays"])
+        if (e.value("kind", "") == "cache_drift") e["shape"] = {n, 12, H, 3};
+    write_json_file(manifest.string(), m);
+    const analysis::RunReader r = analysis::RunReader::open(dir.string());
+    render::RenderOptions opt;
+    opt.format = Format::svg;
+    const std::string svg = read_file(render::render_one(r, opt, {Kind::drift}, (work_dir() / "drift12.svg").string()));
+    EXPECT_NE(svg.find(">mean over the 12 layers</text>"), std::string::npos);
+    EXPECT_NE(svg.find(">min … max over layers</text>"), std::string::npos);
+    EXPECT_EQ(svg.find(">layer 11</text>"), std::string::npos);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 //     logits_max_abs = max |cached − exact|,  argmax_agree = rows whose argmax is the same
 #pragma once
 
+#include "core/cache-drift.h"
 #include "dlmscope/tap.h"
 
 #include <cstdint>
@@ -15,9 +16,6 @@
 #include <vector>
 
 namespace dlmscope {
-
-inline constexpr int kNumDriftStats = 3;  // l1_mean, l1_max, js_mean
-inline constexpr const char* kDriftStatNames[kNumDriftStats] = {"l1_mean", "l1_max", "js_mean"};
 
 struct StepAudit {
     bool present = false;         // false: the step was a full forward (exact by construction)

@@ -1,7 +1,8 @@
 // dlmscope render: the offline HTML viewer (see viewer.h for the pipeline, docs/viewer.md for the page).
 //
-// [SECTION] encoding helpers: log quantisation, PNG row filter, zlib, base64
-// [SECTION] the run as the page sees it: tokens, commit steps, confidences, parameters (meta JSON)
+// [SECTION] encoding helpers: log quantisation, PNG row filter (+ absent rows), zlib, base64
+// [SECTION] the run as the page sees it: tokens, commit steps, confidences, parameters, the steps'
+//           records (kind, recomputed rows, blocks), the cache audit (meta JSON)
 // [SECTION] choosing what fits --max-mb: sampling the encoded size, then steps / layers / heads
 // [SECTION] the pass over the run: stats of every step, maps of the selected steps
 // [SECTION] assembling the file: template + CSS + JS + meta + blobs
@@ -28,6 +29,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 namespace fs = std::filesystem;
@@ -73,10 +75,14 @@ float dequantise_log(uint8_t q, float log_max) {
     return static_cast<float>(std::exp(log_max - kLogRange + (q - 1) * kLogRange / 254.0));
 }
 
-std::vector<uint8_t> filter_rows(const uint8_t* q, int rows, int cols) {
+std::vector<uint8_t> filter_rows(const uint8_t* q, int rows, int cols, const uint8_t* absent) {
     std::vector<uint8_t> out(static_cast<size_t>(rows) * (cols + 1));
     const auto cost = [](uint8_t b) { return std::abs(static_cast<int>(static_cast<int8_t>(b))); };
     for (int r = 0; r < rows; ++r) {
+        if (absent && absent[r]) {  // no codes: the row stays zero after its marker
+            out[static_cast<size_t>(r) * (cols + 1)] = kAbsentRow;
+            continue;
+        }
         const uint8_t* x = q + static_cast<size_t>(r) * cols;
         const uint8_t* up = r ? x - cols : nullptr;
         long c_none = 0, c_sub = 0, c_up = up ? 0 : std::numeric_limits<long>::max();
@@ -90,6 +96,15 @@ std::vector<uint8_t> filter_rows(const uint8_t* q, int rows, int cols) {
         o[0] = static_cast<uint8_t>(f);
         for (int j = 0; j < cols; ++j)
             o[1 + j] = f == 0 ? x[j] : f == 1 ? static_cast<uint8_t>(x[j] - (j ? x[j - 1] : 0)) : static_cast<uint8_t>(x[j] - up[j]);
+    }
+    return out;
+}
+
+std::vector<uint8_t> absent_rows(const float* p, int rows, int cols) {
+    std::vector<uint8_t> out(static_cast<size_t>(rows), 0);
+    for (int r = 0; r < rows; ++r) {
+        const float* x = p + static_cast<size_t>(r) * cols;
+        out[r] = cols > 0 && std::all_of(x, x + cols, [](float v) { return std::isnan(v); });
     }
     return out;
 }
@@ -276,7 +291,7 @@ bool read_small_members(const std::string& path, std::map<std::string, NpyArray>
         if (p + 46 + nlen > cd.size()) return false;
         std::string name(reinterpret_cast<const char*>(&cd[p + 46]), nlen);
         p += 46 + nlen + xlen + clen;
-        if (name != "stats.npy" && name != "canvas.npy") continue;
+        if (name != "stats.npy" && name != "canvas.npy" && name != "key_step.npy") continue;
         if (method != 0) return false;  // dlmscope stores members uncompressed
         uint8_t local[30];
         in.seekg(loff);
@@ -312,9 +327,10 @@ std::vector<int> file_order(const json& capture, const char* key, const std::arr
     return idx;
 }
 
-// Stats [nl, H, kNumRowSets, kNumStats] (canonical order) and canvas of step k, maps not read.
-// False when the fast path does not apply (the caller uses load_step).
-bool load_step_stats(const analysis::RunReader& run, size_t k, std::vector<float>& stats, std::vector<int32_t>& canvas) {
+// Stats [nl, H, kNumRowSets, kNumStats] (canonical order), canvas and key_step of step k, maps not
+// read. False when the fast path does not apply (the caller uses load_step).
+bool load_step_stats(const analysis::RunReader& run, size_t k, std::vector<float>& stats, std::vector<int32_t>& canvas,
+                     std::vector<int32_t>& key_step) {
     std::map<std::string, NpyArray> m;
     if (!read_small_members(run.steps()[k].file, m)) return false;
     const json capture = run.manifest().value("capture", json::object());
@@ -337,7 +353,26 @@ bool load_step_stats(const analysis::RunReader& run, size_t k, std::vector<float
                         raw[((static_cast<size_t>(l) * H + h) * n_sets + rs[r]) * n_stats + st[x]];
     canvas.clear();
     for (int64_t v : c.as_i64()) canvas.push_back(static_cast<int32_t>(v));
+    key_step.clear();
+    if (run.steps()[k].has_key_step) {
+        const auto ks = m.find("key_step");
+        if (ks == m.end() || ks->second.shape != std::vector<int64_t>{L} ||
+            (ks->second.descr != "<i4" && ks->second.descr != "<i8"))
+            return false;
+        for (int64_t v : ks->second.as_i64()) key_step.push_back(static_cast<int32_t>(v));
+    } else {
+        key_step.assign(static_cast<size_t>(L), run.steps()[k].step);  // a run before cached decoding: every key fresh
+    }
     return true;
+}
+
+// key_step [L] as change points [[j, step], …]: key j and those after it up to the next point were
+// computed by `step`'s forward (a cached run has a handful of runs: prefix, block, suffix).
+json key_step_runs(const std::vector<int32_t>& key_step) {
+    json runs = json::array();
+    for (size_t j = 0; j < key_step.size(); ++j)
+        if (j == 0 || key_step[j] != key_step[j - 1]) runs.push_back({static_cast<int>(j), key_step[j]});
+    return runs;
 }
 
 // ============================================================================================
@@ -412,7 +447,7 @@ json run_meta(const analysis::RunReader& run, const DecodeInfo& d, const std::st
         {"P", run.prompt_length()},
         {"L", run.canvas_length()},
         {"T", run.total_steps()},
-        {"steps_per_block", run.steps_per_block()},
+        {"steps_per_block", run.steps_per_block() > 0 ? json(run.steps_per_block()) : json()},  // null: varies
         {"block_length", params.value("block_length", 0)},
         {"num_blocks", m.value("num_blocks", 0)},
         {"mask_id", run.mask_id()},
@@ -438,7 +473,60 @@ json run_meta(const analysis::RunReader& run, const DecodeInfo& d, const std::st
         {"stat_names", stat_names},
         {"row_sets", row_sets},
     };
+    // The decoding schedule: every step's record (a forward's kind and the rows it recomputed), the
+    // steps each block took, and the cache mode. Columns indexed like "step".
+    json sched_step = json::array(), sched_block = json::array(), sched_in_block = json::array(), sched_kind = json::array(),
+         sched_rows = json::array();
+    std::vector<int> block_steps;
+    for (const auto& r : run.schedule()) {
+        sched_step.push_back(r.step);
+        sched_block.push_back(r.block);
+        sched_in_block.push_back(r.step_in_block);
+        sched_kind.push_back(r.kind);
+        sched_rows.push_back({r.row_begin, r.row_end});
+        if (r.block >= 0) {
+            if (static_cast<int>(block_steps.size()) <= r.block) block_steps.resize(static_cast<size_t>(r.block) + 1, 0);
+            ++block_steps[r.block];
+        }
+    }
+    meta["schedule"] = {{"step", sched_step}, {"block", sched_block}, {"step_in_block", sched_in_block},
+                        {"kind", sched_kind}, {"rows", sched_rows}};
+    // Steps per block: the manifest's (a complete run), else counted from the records.
+    const json bs = m.value("block_steps", json());
+    meta["block_steps"] = bs.is_array() ? bs : block_steps.empty() ? json() : json(block_steps);
+    meta["cache"] = {
+        {"mode", run.cache_mode()},
+        {"parallel_threshold", params.value("parallel_threshold", json())},
+        {"refresh", params.value("cache_refresh", 0)},
+        {"audit", params.value("cache_audit", false)},
+    };
     return meta;
+}
+
+// The cache audit (--cache-audit): cache_drift.npy [audited steps, n_layers, H, 3] and the steps it
+// covers, with the logits' agreement from those steps' records. Null when the run has none.
+struct DriftData {
+    json meta;                  // shape, steps, stat names, records' audit columns
+    std::vector<uint16_t> f16;  // the array in f16
+};
+
+// Throws Error naming the file when the arrays are malformed; nullopt when the run has none.
+std::optional<DriftData> read_drift(const analysis::RunReader& run) {
+    if (!run.has_cache_drift()) return std::nullopt;
+    const analysis::CacheDrift cd = run.load_cache_drift();
+    DriftData d;
+    for (float v : cd.stats) d.f16.push_back(f32_to_f16(v));
+    json max_abs = json::array(), agree = json::array(), rows = json::array();
+    for (size_t k = 0; k < cd.steps.size(); ++k) {
+        const bool known = cd.argmax_agree[k] >= 0;  // -1: the step's record has no audit
+        max_abs.push_back(std::isfinite(cd.logits_max_abs[k]) ? json(static_cast<float>(cd.logits_max_abs[k])) : json());
+        agree.push_back(known ? json(cd.argmax_agree[k]) : json());
+        rows.push_back(known ? json(cd.argmax_rows[k]) : json());
+    }
+    const std::vector<int64_t> shape = {static_cast<int64_t>(cd.steps.size()), cd.n_layers, cd.n_heads, kNumDriftStats};
+    d.meta = {{"dtype", "f16"}, {"shape", shape}, {"stat_names", kDriftStatNames}, {"steps", cd.steps},
+              {"logits_max_abs", max_abs}, {"argmax_agree", agree}, {"argmax_rows", rows}};
+    return d;
 }
 
 // ============================================================================================
@@ -529,8 +617,9 @@ std::vector<MapBlob> ViewerWriter::encode_step(const analysis::StepCapture& s, c
             src = mean.data();
         }
         std::vector<uint8_t> q(n);
-        out[t].log_max = detail::quantise_log(src, n, q.data());
-        const std::vector<uint8_t> f = detail::filter_rows(q.data(), R_, L_);
+        out[t].log_max = detail::quantise_log(src, n, q.data());  // NaN (rows not recomputed) → code 0 …
+        const std::vector<uint8_t> absent = detail::absent_rows(src, R_, L_);  // … marked absent by their filter byte
+        const std::vector<uint8_t> f = detail::filter_rows(q.data(), R_, L_, absent.data());
         const std::vector<uint8_t> z = detail::deflate_zlib(f.data(), f.size(), opt_.zlib_level);
         out[t].b64 = detail::base64(z.data(), z.size());
     });
@@ -635,10 +724,22 @@ ViewerResult ViewerWriter::write(const std::string& path) {
         title = "dlmscope · " + prompt;
     }
 
-    // Fixed part: template + assets + metadata + statistics (upper bound: f16, uncompressed, base64).
+    // The cache audit, when the run has one; a malformed one is reported on the page, not fatal.
+    std::optional<DriftData> drift;
+    std::string drift_error;
+    try {
+        drift = read_drift(run_);
+    } catch (const Error& e) {
+        drift_error = fmt::format("the cache audit is not shown: {}", e.what());
+    }
+
+    // Fixed part: template + assets + metadata + statistics (upper bound: f16, uncompressed, base64),
+    // the cache audit likewise, and the steps' key provenance (a few change points per step).
     const double stats_raw = static_cast<double>(n_captured) * nl * H * kNumRowSets * kNumStats * 2;
+    const double drift_raw = drift ? static_cast<double>(drift->f16.size()) * 2 : 0.0;
     const double fixed = static_cast<double>(assets::kViewerHtml.size() + assets::kViewerJs.size() + assets::kViewerCss.size()) +
-                         static_cast<double>(script_json(run_meta(run_, decode, title)).size()) + stats_raw * 4.0 / 3.0 + 8192;
+                         static_cast<double>(script_json(run_meta(run_, decode, title)).size()) +
+                         (stats_raw + drift_raw) * 4.0 / 3.0 + static_cast<double>(n_captured) * 64 + 8192;
     const double map_budget = max_bytes - fixed;
 
     if (has_maps) {
@@ -661,19 +762,23 @@ ViewerResult ViewerWriter::write(const std::string& path) {
     std::vector<std::vector<int32_t>> canvases;  // only for runs whose manifest lacks commit steps
     int map_rank = 0;
     std::vector<float> step_stats;
-    std::vector<int32_t> step_canvas;
+    std::vector<int32_t> step_canvas, step_keys;
+    json query_rows = json::array(), key_steps = json::array();  // per captured step
     for (int k = 0; k < n_captured; ++k) {
         const int rank = steps[k].has_attn && has_maps ? map_rank++ : -1;
         const bool embed = rank >= 0 && sel_.keeps(rank, n_map_steps) && !sel_.layers.empty();
+        query_rows.push_back({steps[k].query_begin, steps[k].query_end});
         // Steps whose maps stay out: read the statistics and canvas only (a fraction of the file).
-        if (!embed && load_step_stats(run_, static_cast<size_t>(k), step_stats, step_canvas)) {
+        if (!embed && load_step_stats(run_, static_cast<size_t>(k), step_stats, step_canvas, step_keys)) {
             for (float v : step_stats) stats_f16.push_back(f32_to_f16(v));
             if (!decode.from_manifest) canvases.push_back(step_canvas);
+            key_steps.push_back(key_step_runs(step_keys));
             log(fmt::format("viewer: step {} ({}/{}), statistics", steps[k].step, k + 1, n_captured));
             continue;
         }
         const analysis::StepCapture s = run_.load_step(static_cast<size_t>(k));
         for (float v : s.stats) stats_f16.push_back(f32_to_f16(v));
+        key_steps.push_back(key_step_runs(s.key_step));
         if (!decode.from_manifest) canvases.push_back(s.canvas);
         if (!s.maps.empty() && has_maps) {
             if (embed) {
@@ -760,6 +865,14 @@ ViewerResult ViewerWriter::write(const std::string& path) {
                 ++embedded;
             }
     }
+    // The cache audit goes after the maps, so that the maps keep starting at blob 1.
+    int drift_blob = -1;
+    if (drift) {
+        const std::vector<uint8_t> z = detail::deflate_zlib(reinterpret_cast<const uint8_t*>(drift->f16.data()),
+                                                            drift->f16.size() * 2, opt_.zlib_level);
+        drift_blob = static_cast<int>(bw.lengths.size());
+        bw.add(detail::base64(z.data(), z.size()));
+    }
     const int kept_steps = static_cast<int>(blobs.size());
     if (has_maps) {
         if (kept_steps < n_map_steps && kept_steps > 0) {
@@ -809,6 +922,16 @@ ViewerResult ViewerWriter::write(const std::string& path) {
         }
     meta["blobs"] = {{"lengths", bw.lengths}, {"chunks", bw.chunk_counts}};
     meta["stats"] = {{"blob", 0}, {"dtype", "f16"}, {"shape", {n_captured, nl, H, kNumRowSets, kNumStats}}};
+    // Per captured step: the rows its forward recomputed, and which step computed each key column.
+    meta["capture"]["query_rows"] = query_rows;
+    meta["capture"]["key_step"] = key_steps;
+    if (drift) {
+        meta["drift"] = drift->meta;
+        meta["drift"]["blob"] = drift_blob;
+    } else {
+        meta["drift"] = json();
+    }
+    if (!drift_error.empty()) meta["warnings"].push_back(drift_error);
     meta["maps"] = {
         {"available", has_maps},
         {"entries", entries_},
@@ -869,6 +992,7 @@ ViewerResult ViewerWriter::write(const std::string& path) {
     r.maps_embedded = embedded;
     r.maps_available = maps_available;
     r.notes = notes_;
+    if (!drift_error.empty()) r.notes.push_back(drift_error);
     if (static_cast<double>(r.bytes) > max_bytes)
         r.notes.push_back(fmt::format("the file is {:.1f} MB, over --max-mb {}: the tokens and statistics alone need that much",
                                       r.bytes / kMB, opt_.max_mb));

@@ -1,9 +1,12 @@
 // dlmscope render: the interactive offline HTML viewer of a run — one self-contained file.
 //
 //   RunReader ──step k──► stats [nl, H, 3, 9] ─► f16 ─┐
-//                     └──► maps [nl, Hs, R, L] ─► log-quantised u8 ─► PNG row filter ─► zlib ─► base64
-//                                                     └─► viewer.html template (+ viewer.js, viewer.css,
-//                                                         embedded at build time) ─► FILE.html
+//                     ├──► maps [nl, Hs, R, L] ─► log-quantised u8 ─► PNG row filter ─► zlib ─► base64
+//                     │    (rows the step did not recompute: filter byte kAbsentRow)  │
+//                     └──► key_step [L] ─► change points (meta JSON)                   │
+//   steps' records (kind, rows, block), cache_drift.npy ─► meta JSON / f16 blob ─────────┴─► viewer.html
+//                                                         template (+ viewer.js, viewer.css, embedded at
+//                                                         build time) ─► FILE.html
 //
 //   analysis::RunReader run = analysis::RunReader::open("logs");
 //   render::ViewerResult r = render::write_viewer(run, {}, "logs/generation_with_attention.html");
@@ -60,8 +63,13 @@ float quantise_log(const float* p, size_t n, uint8_t* q);
 // The inverse for one code (what viewer.js computes).
 float dequantise_log(uint8_t q, float log_max);
 // PNG-style per-row filter (0 none, 1 sub, 2 up, chosen by the minimum sum of absolute
-// differences); output is rows × (1 + cols) bytes.
-std::vector<uint8_t> filter_rows(const uint8_t* q, int rows, int cols);
+// differences); output is rows × (1 + cols) bytes. A row flagged in `absent` (may be null) gets
+// the filter byte kAbsentRow and zero codes: the row has no attention at this step (a cached
+// forward did not recompute it), which the page draws as such, never as zeros.
+inline constexpr uint8_t kAbsentRow = 3;
+std::vector<uint8_t> filter_rows(const uint8_t* q, int rows, int cols, const uint8_t* absent = nullptr);
+// Rows of a [rows × cols] map whose every value is NaN (the reader's mark of a row not recomputed).
+std::vector<uint8_t> absent_rows(const float* p, int rows, int cols);
 // zlib stream (RFC 1950, what DecompressionStream('deflate') reads).
 std::vector<uint8_t> deflate_zlib(const uint8_t* data, size_t n, int level);
 std::string base64(const uint8_t* data, size_t n);

@@ -262,6 +262,43 @@ double draw_colorbar(Figure& f, const Rect& bar, const Colormap& cmap, const Col
     return bar.w + 4.5 + w + 6 + size * 1.3;
 }
 
+void draw_hatch(Figure& f, const Rect& r) {
+    if (r.w <= 0 || r.h <= 0) return;
+    f.fill_rect(r, palette::kHatchFill);
+    cairo_t* cr = f.cr();
+    cairo_save(cr);
+    cairo_rectangle(cr, r.x, r.y, r.w, r.h);
+    cairo_clip(cr);
+    // Lines rising to the right, 3.5 pt apart, anchored to the page so adjacent bands line up.
+    constexpr double kGap = 3.5;
+    for (double c = std::floor((r.x + r.y) / kGap) * kGap; c < r.right() + r.bottom(); c += kGap) {
+        // The line x + y = c, from its point on the left/bottom edge to its point on the top/right edge.
+        cairo_move_to(cr, c - r.bottom(), r.bottom());
+        cairo_line_to(cr, c - r.y, r.y);
+    }
+    cairo_set_source_rgb(cr, palette::kHatchLine.r, palette::kHatchLine.g, palette::kHatchLine.b);
+    cairo_set_line_width(cr, 0.5);
+    cairo_stroke(cr);
+    cairo_restore(cr);
+}
+
+namespace {
+
+// The boxes of a discrete colour key: each label's width plus padding, at least a square.
+double boxes_width(const LegendItem& it, double size, std::vector<double>* widths = nullptr) {
+    TextStyle st;
+    st.size = size * 0.8;
+    double w = 0;
+    for (const auto& [c, label] : it.boxes) {
+        const double bw = std::max(size * 1.5, Figure::measure(label, st).w + 4);
+        if (widths) widths->push_back(bw);
+        w += bw;
+    }
+    return w;
+}
+
+}  // namespace
+
 double draw_legend(Figure* f, double x, double y, const std::vector<LegendItem>& items, double size, double max_width) {
     TextStyle st;
     st.size = size;
@@ -272,6 +309,7 @@ double draw_legend(Figure* f, double x, double y, const std::vector<LegendItem>&
     for (const LegendItem& it : items) {
         double mw = mark_w;
         if (it.mark == LegendItem::Mark::sample) mw = Figure::measure(it.sample, it.sample_style).w;
+        if (it.mark == LegendItem::Mark::boxes) mw = boxes_width(it, size);
         const double w = mw + 4 + Figure::measure(it.text, st).w;
         if (cx > x && cx + w > x + max_width) {
             cx = x;
@@ -295,6 +333,32 @@ double draw_legend(Figure* f, double x, double y, const std::vector<LegendItem>&
                     TextStyle s = it.sample_style;
                     s.ax = 0.0, s.ay = 0.5;
                     f->text(cx, cy, it.sample, s);
+                    break;
+                }
+                case LegendItem::Mark::hatch: {
+                    const Rect r{cx, cy - size * 0.5, mark_w, size};
+                    draw_hatch(*f, r);
+                    f->stroke_rect(r, palette::kFrame, 0.4);
+                    break;
+                }
+                case LegendItem::Mark::boxes: {
+                    std::vector<double> widths;
+                    boxes_width(it, size, &widths);
+                    TextStyle bs;
+                    bs.size = size * 0.8;
+                    bs.ax = 0.5, bs.ay = 0.5;
+                    double bx = cx;
+                    for (size_t i = 0; i < it.boxes.size(); ++i) {
+                        const Rgb c = it.boxes[i].first;
+                        const Rect r{bx, cy - size * 0.6, widths[i], size * 1.2};
+                        f->fill_rect(r, c);
+                        // Dark text on light boxes, white on dark ones (relative luminance).
+                        const double lum = 0.2126 * c.r + 0.7152 * c.g + 0.0722 * c.b;
+                        bs.color = lum > 0.45 ? palette::kText : Rgb{1, 1, 1};
+                        f->text(bx + widths[i] / 2, cy, it.boxes[i].second, bs);
+                        bx += widths[i];
+                    }
+                    f->stroke_rect({cx, cy - size * 0.6, bx - cx, size * 1.2}, palette::kFrame, 0.4);
                     break;
                 }
             }

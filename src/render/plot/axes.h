@@ -48,13 +48,18 @@ double draw_colorbar(Figure& f, const Rect& bar, const Colormap& cmap, const Col
 double colorbar_width(const ColorScale& scale, double bar_w, double size);
 
 struct LegendItem {
-    enum class Mark { swatch, line, dashed, sample } mark = Mark::swatch;
+    // hatch: the pattern of draw_hatch; boxes: a discrete colour key, adjacent boxes labelled inside.
+    enum class Mark { swatch, line, dashed, sample, hatch, boxes } mark = Mark::swatch;
     Rgb color{};
     std::string sample;  // Mark::sample: text drawn in sample_style
     TextStyle sample_style;
     std::string text;
     bool outline = false;  // draw a dark outline around the swatch/line (for light colours)
+    std::vector<std::pair<Rgb, std::string>> boxes{};  // Mark::boxes: each box's colour and label
 };
+// Light grey with thin diagonal lines: cells that hold no value (rows a cached step did not recompute).
+void draw_hatch(Figure& f, const Rect& r);
+
 // A one-line-or-more legend starting at (x, y), wrapped at max_width. Returns its height.
 double draw_legend(Figure* f, double x, double y, const std::vector<LegendItem>& items, double size, double max_width);
 

@@ -40,10 +40,11 @@ void draw_decode_order_figure(const analysis::RunReader& run, const RunInfo& inf
     const TextStyle ts = title_style(), ss = subtitle_style();
     const std::string title = fmt::format("Decode order · {} generated positions committed over {} steps", G, T);
     const bool random = info.remasking == "random";
+    const std::string steps_text = info.block_steps_text();
     const std::string sub = fmt::format(
-        "{} block{} of {} positions, {} steps each (shaded: a block's positions × its steps) · cell = the step at which the "
+        "{} block{} of {} positions{} (shaded: a block's positions × its steps) · cell = the step at which the "
         "position was committed, coloured by {} · {}",
-        info.num_blocks, info.num_blocks == 1 ? "" : "s", info.block_length, info.steps_per_block,
+        info.num_blocks, info.num_blocks == 1 ? "" : "s", info.block_length, steps_text.empty() ? "" : ", " + steps_text,
         random ? "the uniform draw it was chosen with (random remasking)" : "its confidence", info.run_name);
     const double title_h = ts.size * 1.35 + ss.size * 1.45 + 10;
     const Rect plot{kMargin + y_axis, kMargin + title_h + font * 1.2 + 8, G * cx, T * cy};
@@ -56,10 +57,11 @@ void draw_decode_order_figure(const analysis::RunReader& run, const RunInfo& inf
     Figure f(W, H, opt);
     f.text(kMargin, kMargin, title, ts);
     f.text(kMargin, kMargin + ts.size * 1.35 + 2, sub, ss);
-    // The schedule: block b's positions are committed during its steps.
-    for (int b = 0; b < info.num_blocks; ++b) {
+    // The schedule: block b's positions are committed during its steps (from the steps' records).
+    const int nb = std::min(info.num_blocks, static_cast<int>(info.block_start.size()));
+    for (int b = 0; b < nb; ++b) {
         const int p0 = b * info.block_length, p1 = std::min(G, p0 + info.block_length);
-        const int s0 = b * info.steps_per_block, s1 = std::min(T, s0 + info.steps_per_block);
+        const int s0 = info.block_start[b], s1 = std::min(T, s0 + info.block_steps[b]);
         f.fill_rect({plot.x + p0 * cx, plot.y + s0 * cy, (p1 - p0) * cx, (s1 - s0) * cy}, {0.93, 0.94, 0.96});
     }
     for (const CommitEvent& e : info.commits) {
@@ -72,9 +74,12 @@ void draw_decode_order_figure(const analysis::RunReader& run, const RunInfo& inf
         }
     }
     for (int b = 1; b < info.num_blocks; ++b) {
-        const double x = plot.x + b * info.block_length * cx, y = plot.y + b * info.steps_per_block * cy;
+        const double x = plot.x + b * info.block_length * cx;
         f.line(x, plot.y, x, plot.bottom(), palette::kMuted, 0.6, 2.0);
-        f.line(plot.x, y, plot.right(), y, palette::kMuted, 0.6, 2.0);
+        if (b < nb) {
+            const double y = plot.y + info.block_start[b] * cy;
+            f.line(plot.x, y, plot.right(), y, palette::kMuted, 0.6, 2.0);
+        }
     }
     f.stroke_rect(plot, palette::kFrame, 0.6);
     draw_position_ticks(f, Side::top, plot, P, G, font * 0.85);

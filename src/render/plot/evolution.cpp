@@ -35,8 +35,6 @@ constexpr Metric kMetrics[] = {
 };
 constexpr int kNumMetrics = static_cast<int>(std::size(kMetrics));
 
-Rgb layer_colour(int i, int n) { return Colormap::viridis().at(n <= 1 ? 0.0 : 0.88 * i / (n - 1)); }
-
 }  // namespace
 
 EvolutionCollector::EvolutionCollector(const analysis::RunReader& run, const RunInfo& info, std::vector<int> layer_indices,
@@ -88,10 +86,9 @@ void draw_evolution_figure(const analysis::RunReader& run, const RunInfo& info, 
     const int nl = static_cast<int>(d.layers.size());
     const double x_lo = d.steps.front(), x_hi = std::max<double>(d.steps.back(), d.steps.front() + 1);
 
-    // Block starts (dashed) and commit events.
+    // Block starts (dashed, from the steps' records) and commit events.
     std::vector<double> events;
-    if (info.steps_per_block > 0)
-        for (int b = 1; b < info.num_blocks; ++b) events.push_back(static_cast<double>(b * info.steps_per_block) - 0.5);
+    for (size_t b = 1; b < info.block_start.size(); ++b) events.push_back(static_cast<double>(info.block_start[b]) - 0.5);
     std::vector<double> cx, count, conf;
     for (const CommitEvent& e : info.commits) {
         if (e.step < 0) continue;
@@ -105,17 +102,21 @@ void draw_evolution_figure(const analysis::RunReader& run, const RunInfo& info, 
     // The maps row (first, last, difference).
     const bool maps = d.has_maps && d.first_step >= 0;
     std::vector<TokenLabel> fq, fk, lq, lk;
-    MapSlice diff;
+    // Copies that share one cache age scale (either may be a cached step).
+    MapSlice first = d.first, last = d.last, diff;
+    first.max_age = last.max_age = std::max(d.first.max_age, d.last.max_age);
     ColorScale shared = ColorScale::linear(0, 1), dscale = ColorScale::symmetric(1);
     double cell = 6.0;
-    MapDecor md;
+    MapDecor md, mdf, mdl;  // shared; the first map's; the last (and difference) map's
     Margins mf, ml;
     if (maps) {
         fq = window_labels(info, d.first_canvas, d.first.q, d.first_step);
         fk = window_labels(info, d.first_canvas, d.first.k, d.first_step);
         lq = window_labels(info, d.last_canvas, d.last.q, d.last_step);
         lk = window_labels(info, d.last_canvas, d.last.k, d.last_step);
-        diff = d.last;
+        diff = last;
+        for (size_t i = 0; i < diff.recomputed.size() && i < first.recomputed.size(); ++i)
+            diff.recomputed[i] = first.recomputed[i] && last.recomputed[i];
         double m = 0;
         for (size_t i = 0; i < diff.values.size(); ++i) {
             diff.values[i] = d.last.values[i] - d.first.values[i];
@@ -129,8 +130,11 @@ void draw_evolution_figure(const analysis::RunReader& run, const RunInfo& info, 
         cell = std::clamp(384.0 / n, 2.5, 8.0);
         md.font = std::clamp(cell * 0.9, 5.0, 7.0);
         md.top_ticks = md.right_ticks = false;
-        mf = labelled_map_margins(fq, fk, md);
-        ml = labelled_map_margins(lq, lk, md);
+        mdf = mdl = md;
+        mdf.age_strip = first.keys_cached();
+        mdl.age_strip = last.keys_cached();
+        mf = labelled_map_margins(fq, fk, mdf);
+        ml = labelled_map_margins(lq, lk, mdl);
     }
     const double mw = maps ? d.first.k.size() * cell : 0, mh = maps ? d.first.q.size() * cell : 0;
     const double cb1 = maps ? colorbar_width(shared, 10, 7) : 0, cb2 = maps ? colorbar_width(dscale, 10, 7) : 0;
@@ -144,10 +148,12 @@ void draw_evolution_figure(const analysis::RunReader& run, const RunInfo& info, 
 
     const std::string title = fmt::format("Evolution over {} captured step{} · {} layer{} · head mean of per-head statistics",
                                           d.steps.size(), d.steps.size() == 1 ? "" : "s", nl, nl == 1 ? "" : "s");
+    const std::string steps_text = info.block_steps_text();
     const std::string sub = fmt::format(
         "query rows: generated positions ({}–{}) · one curve per layer, coloured by depth · dashed lines: block starts "
-        "({} blocks × {} steps) · {}",
-        info.prompt_length, info.canvas_length - 1, info.num_blocks, info.steps_per_block, info.run_name);
+        "({} block{}{}) · {}",
+        info.prompt_length, info.canvas_length - 1, info.num_blocks, info.num_blocks == 1 ? "" : "s",
+        steps_text.empty() ? "" : (info.schedule_varies() ? ", " : " × ") + steps_text, info.run_name);
     const TextStyle ts = title_style(), ss = subtitle_style();
     const double W = std::max({W0, Figure::measure(title, ts).w + 2 * kMargin, Figure::measure(sub, ss).w + 2 * kMargin});
     const double title_h = ts.size * 1.35 + ss.size * 1.45 + 10;
@@ -163,13 +169,16 @@ void draw_evolution_figure(const analysis::RunReader& run, const RunInfo& info, 
     const double row_h = ph + 44;
     const double commits_y = panel_y0 + 2 * row_h + 10;
     const double commits_h = info.commits.empty() ? 0 : 60;
-    const double maps_y = commits_y + (commits_h > 0 ? commits_h + 58 : 0) + 22;
+    const double maps_top = std::max(mf.top, ml.top);  // the cache age strip, when a map has one
+    const double maps_y = commits_y + (commits_h > 0 ? commits_h + 58 : 0) + 22 + maps_top;
     const double maps_bottom = maps ? maps_y + std::max(mf.bottom, ml.bottom) + mh + 14 : maps_y;
     double H = maps_bottom + kMargin + (maps ? 10 : 14);
     std::vector<LegendItem> mlegend;
     double mlegend_h = 0;
     if (maps) {
         mlegend = map_legend(7.0, false);
+        for (LegendItem& it : cache_legend(first.rows_cached() || last.rows_cached(), mdf.age_strip || mdl.age_strip, last.max_age))
+            mlegend.push_back(std::move(it));
         mlegend_h = draw_legend(nullptr, kMargin, maps_bottom, mlegend, 7.0, W - 2 * kMargin);
         H += mlegend_h;
     }
@@ -248,16 +257,16 @@ void draw_evolution_figure(const analysis::RunReader& run, const RunInfo& info, 
         double x = kMargin + mf.left;
         const double y = maps_y;
         const Colormap& cmap = Colormap::by_name(opt.colormap);
-        draw_labelled_map(f, {x, y, mw, mh}, d.first, fq, fk, info, cmap, shared, md);
-        f.text(x, y - 4, fmt::format("First: step {} · layer {} · {}", d.first_step, d.map_layer, d.head), cap);
+        draw_labelled_map(f, {x, y, mw, mh}, first, fq, fk, info, cmap, shared, mdf);
+        f.text(x, y - 4 - maps_top, fmt::format("First: step {} · layer {} · {}", d.first_step, d.map_layer, d.head), cap);
         x += mw + 14 + ml.left;
-        draw_labelled_map(f, {x, y, mw, mh}, d.last, lq, lk, info, cmap, shared, md);
-        f.text(x, y - 4, fmt::format("Last: step {}", d.last_step), cap);
+        draw_labelled_map(f, {x, y, mw, mh}, last, lq, lk, info, cmap, shared, mdl);
+        f.text(x, y - 4 - maps_top, fmt::format("Last: step {}", d.last_step), cap);
         draw_colorbar(f, {x + mw + 10, y, 10, std::min(mh, 240.0)}, cmap, shared,
                       opt.scale == ScaleKind::log ? "attention (log)" : "attention", 7);
         x += mw + 10 + cb1 + 16 + ml.left;
-        draw_labelled_map(f, {x, y, mw, mh}, diff, lq, lk, info, Colormap::diverging(), dscale, md);
-        f.text(x, y - 4, fmt::format("Difference: last − first (labels: step {})", d.last_step), cap);
+        draw_labelled_map(f, {x, y, mw, mh}, diff, lq, lk, info, Colormap::diverging(), dscale, mdl);
+        f.text(x, y - 4 - maps_top, fmt::format("Difference: last − first (labels: step {})", d.last_step), cap);
         draw_colorbar(f, {x + mw + 10, y, 10, std::min(mh, 240.0)}, Colormap::diverging(), dscale, "change in attention", 7);
         draw_legend(&f, kMargin, maps_bottom, mlegend, 7.0, W - 2 * kMargin);
     } else {

@@ -101,6 +101,9 @@ inline constexpr Rgb kBlockBoundary{1.0, 1.0, 1.0};
 inline constexpr Rgb kClassPrompt{0.55, 0.63, 0.80};     // axis strip: prompt
 inline constexpr Rgb kClassGenerated{0.45, 0.72, 0.45};  // committed generated
 inline constexpr Rgb kClassMasked{0.82, 0.82, 0.82};     // still masked
+inline constexpr Rgb kHatchFill{0.90, 0.90, 0.90};       // rows a cached step did not recompute
+inline constexpr Rgb kHatchLine{0.55, 0.55, 0.55};
+inline constexpr Rgb kKeyFresh{0.96, 0.96, 0.96};        // key strip: computed by this step's forward
 }  // namespace palette
 
 // The title line (13 pt bold) and subtitle lines (8 pt, muted) every figure starts with.

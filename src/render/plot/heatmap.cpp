@@ -14,6 +14,7 @@ constexpr double kMargin = 16.0;
 constexpr double kStrip = 4.0;     // class strip thickness
 constexpr double kStripGap = 1.5;  // between cells and strip
 constexpr double kLabelGap = 3.0;  // between strip and labels
+constexpr double kAgeStrip = 4.0;  // cache age strip thickness (above the cells)
 
 // Canvas positions where a boundary line goes: the prompt end and every block start after it.
 std::vector<std::pair<int, bool>> boundaries(const RunInfo& info) {
@@ -34,6 +35,8 @@ std::string join_labels(const std::vector<TokenLabel>& labels) {
 }
 
 }  // namespace
+
+double age_strip_space() { return kStripGap + kAgeStrip; }
 
 double heatmap_cell(int n) { return std::clamp(560.0 / std::max(n, 1), 3.0, 14.0); }
 
@@ -105,6 +108,7 @@ Margins labelled_map_margins(const std::vector<TokenLabel>& qlabels, const std::
     if (d.left_labels) m.left = kStripGap + kStrip + kLabelGap + label_extent(qlabels, d.font);
     if (d.bottom_labels) m.bottom = kStripGap + kStrip + kLabelGap + label_extent(klabels, d.font);
     if (d.top_ticks) m.top = tick * 1.25 + 4;
+    if (d.age_strip) m.top += age_strip_space();
     if (d.right_ticks) m.right = Figure::measure("0000", {tick}).w + 5;
     return m;
 }
@@ -113,8 +117,44 @@ void draw_labelled_map(Figure& f, const Rect& cells, const MapSlice& m, const st
                        const std::vector<TokenLabel>& klabels, const RunInfo& info, const Colormap& cmap,
                        const ColorScale& scale, const MapDecor& d) {
     draw_cells(f, cells, m.values.data(), m.q.size(), m.k.size(), cmap, scale);
+    // Rows the step's forward did not recompute hold no attention (the cache kept their K/V only):
+    // hatched, and said in words on top of the boundary lines where a band has room for it.
+    const double ch = cells.h / std::max(m.q.size(), 1), cw = cells.w / std::max(m.k.size(), 1);
+    std::vector<std::pair<int, int>> bands;  // [first, end) window rows
+    for (int i = 0; i < static_cast<int>(m.recomputed.size());) {
+        int e = i;
+        while (e < static_cast<int>(m.recomputed.size()) && !m.recomputed[e]) ++e;
+        if (e == i) {
+            ++i;
+            continue;
+        }
+        bands.emplace_back(i, e);
+        draw_hatch(f, {cells.x, cells.y + i * ch, cells.w, (e - i) * ch});
+        i = e;
+    }
     draw_boundaries(f, cells, info, m.q, m.k, d.line);
     f.stroke_rect(cells, palette::kFrame, 0.6);
+    for (const auto& [i, e] : bands) {
+        if (!d.band_labels) break;
+        TextStyle st;
+        st.size = d.font;
+        st.ax = 0.5, st.ay = 0.5;
+        const std::string what = e - i == 1 ? fmt::format("row {} not recomputed at this step (cached)", m.q.begin + i)
+                                            : fmt::format("rows {}–{} not recomputed at this step (cached)", m.q.begin + i,
+                                                          m.q.begin + e - 1);
+        const TextSize ts = Figure::measure(what, st);
+        if ((e - i) * ch < d.font * 2.2 || ts.w + 8 > cells.w) continue;
+        const double cx = cells.x + cells.w / 2, cy = cells.y + (i + e) * ch / 2;
+        f.fill_rect({cx - ts.w / 2 - 3, cy - ts.h / 2 - 1, ts.w + 6, ts.h + 2}, {1, 1, 1}, 0.9);
+        f.text(cx, cy, what, st);
+    }
+    double top = cells.y;  // where the position ticks start
+    if (d.age_strip && static_cast<int>(m.key_age.size()) == m.k.size()) {
+        top -= kStripGap + kAgeStrip;
+        for (int j = 0; j < m.k.size(); ++j)
+            f.fill_rect({cells.x + j * cw, top, cw + 0.05, kAgeStrip}, cache_age_colour(m.key_age[j], m.max_age));
+        f.stroke_rect({cells.x, top, cells.w, kAgeStrip}, palette::kFrame, 0.3);
+    }
     if (d.left_labels) {
         draw_class_strip(f, Side::left, cells, qlabels, kStrip, kStripGap);
         draw_token_labels(f, Side::left, cells, qlabels, d.font, kStripGap + kStrip + kLabelGap);
@@ -123,7 +163,8 @@ void draw_labelled_map(Figure& f, const Rect& cells, const MapSlice& m, const st
         draw_class_strip(f, Side::bottom, cells, klabels, kStrip, kStripGap);
         draw_token_labels(f, Side::bottom, cells, klabels, d.font, kStripGap + kStrip + kLabelGap);
     }
-    if (d.top_ticks) draw_position_ticks(f, Side::top, cells, m.k.begin, m.k.size(), d.font * 0.85);
+    if (d.top_ticks)
+        draw_position_ticks(f, Side::top, {cells.x, top, cells.w, cells.bottom() - top}, m.k.begin, m.k.size(), d.font * 0.85);
     if (d.right_ticks) draw_position_ticks(f, Side::right, cells, m.q.begin, m.q.size(), d.font * 0.85);
 }
 
@@ -148,6 +189,38 @@ std::vector<LegendItem> map_legend(double font, bool commit_now) {
     return items;
 }
 
+Rgb cache_age_colour(int age, int max_age) {
+    if (age <= 0) return palette::kKeyFresh;
+    // Light orange (1 step) → orange → dark red-brown (the oldest), piecewise linear.
+    constexpr Rgb kStops[] = {{0.99, 0.86, 0.58}, {0.94, 0.52, 0.16}, {0.52, 0.15, 0.04}};
+    const double t = max_age <= 1 ? 1.0 : std::clamp(static_cast<double>(age - 1) / (max_age - 1), 0.0, 1.0);
+    const int seg = t < 0.5 ? 0 : 1;
+    const double u = t < 0.5 ? t * 2 : t * 2 - 1;
+    const Rgb a = kStops[seg], b = kStops[seg + 1];
+    return {a.r + (b.r - a.r) * u, a.g + (b.g - a.g) * u, a.b + (b.b - a.b) * u};
+}
+
+std::vector<LegendItem> cache_legend(bool rows, bool keys, int max_age) {
+    std::vector<LegendItem> items;
+    if (rows) items.push_back({LegendItem::Mark::hatch, {}, "", {}, "not recomputed at this step (cached)", false});
+    if (keys) {
+        LegendItem it{LegendItem::Mark::boxes, {}, "", {}, "key cache age (steps; strip above the keys, 0 = computed by this step)", false};
+        // Every age up to 10; beyond, 0 and about six round ages.
+        std::vector<int> ages;
+        if (max_age <= 10) {
+            for (int a = 0; a <= max_age; ++a) ages.push_back(a);
+        } else {
+            ages.push_back(0);
+            for (double v : nice_ticks(1, max_age, 6))
+                if (v >= 1 && v <= max_age && v == std::floor(v) && static_cast<int>(v) != ages.back()) ages.push_back(static_cast<int>(v));
+            if (ages.back() != max_age) ages.push_back(max_age);
+        }
+        for (int a : ages) it.boxes.emplace_back(cache_age_colour(a, max_age), std::to_string(a));
+        items.push_back(std::move(it));
+    }
+    return items;
+}
+
 void draw_heatmap_figure(const analysis::RunReader& run, const RunInfo& info, const analysis::StepCapture& s,
                          int layer_index, int head, const RenderOptions& opt, const std::string& path) {
     require_maps(run, "heatmaps");
@@ -164,28 +237,29 @@ void draw_heatmap_figure(const analysis::RunReader& run, const RunInfo& info, co
     MapDecor d;
     d.font = std::clamp(cell * 0.9, 5.5, 8.0);
     d.line = 1.0;
+    d.age_strip = m.keys_cached();
     const Margins mg = labelled_map_margins(qlabels, klabels, d);
 
     // Text of the header.
     const int layer = s.layers[layer_index];
     const std::string hl = head_label(run, head);
     const std::string title = fmt::format("Attention at step {} · layer {} · {}", s.step, layer, hl);
-    const int block = info.block_of_step(s.step);
     int committed_before = 0;
     for (int p = info.prompt_length; p < info.canvas_length; ++p)
         if (s.canvas[p] != info.mask_id) ++committed_before;
-    const int spb = std::max(info.steps_per_block, 1);
-    const std::string sub1 = fmt::format(
-        "block {} of blocks 0–{} (its steps: {}–{}) · {} of {} generated positions committed before this step · {} colour scale",
-        block, info.num_blocks - 1, block * spb, block * spb + spb - 1, committed_before, info.canvas_length - info.prompt_length,
-        opt.scale == ScaleKind::log ? "log" : "linear");
+    const std::string sub1 = fmt::format("{} · {} of {} generated positions committed before this step · {} colour scale",
+                                         info.block_text(info.block_of_step(s.step)), committed_before,
+                                         info.canvas_length - info.prompt_length, opt.scale == ScaleKind::log ? "log" : "linear");
     const std::string sub2 = fmt::format("queries {}–{} × keys {}–{} of canvas 0–{} (prompt 0–{}) · {} of {} layers captured · {}",
                                          q.begin, q.end - 1, k.begin, k.end - 1, info.canvas_length - 1,
                                          info.prompt_length - 1, run.captured_layers().size(), run.n_layers(),
                                          info.run_name) +
                              (info.pieces.empty() ? " · incomplete run: labels are token ids (#id)" : "");
+    // A third line for a step that reused the cache (or any step of a cached run).
+    const std::string sub3 = forward_text(info, s, k);
     const TextStyle ts = title_style(), ss = subtitle_style();
-    const double title_h = ts.size * 1.35 + 2 * ss.size * 1.45 + 10;
+    const int sub_lines = sub3.empty() ? 2 : 3;
+    const double title_h = ts.size * 1.35 + sub_lines * ss.size * 1.45 + 10;
 
     // Geometry.
     const double axis_title = d.font * 1.4 + 4;
@@ -194,8 +268,10 @@ void draw_heatmap_figure(const analysis::RunReader& run, const RunInfo& info, co
     const double bar_x = cells.right() + mg.right + 14;
     const double cb_w = colorbar_width(scale, 11, d.font);
     double W = std::max({bar_x + cb_w + kMargin, Figure::measure(title, ts).w + 2 * kMargin,
-                         Figure::measure(sub1, ss).w + 2 * kMargin, Figure::measure(sub2, ss).w + 2 * kMargin, 460.0});
-    const auto legend = map_legend(d.font, true);
+                         Figure::measure(sub1, ss).w + 2 * kMargin, Figure::measure(sub2, ss).w + 2 * kMargin,
+                         Figure::measure(sub3, ss).w + 2 * kMargin, 460.0});
+    auto legend = map_legend(d.font, true);
+    for (LegendItem& it : cache_legend(m.rows_cached(), m.keys_cached(), m.max_age)) legend.push_back(std::move(it));
     const double legend_y = key_title_y + d.font * 1.4 + 10;
     const double legend_h = draw_legend(nullptr, kMargin, legend_y, legend, d.font, W - 2 * kMargin);
     const double H = legend_y + legend_h + kMargin;
@@ -204,6 +280,7 @@ void draw_heatmap_figure(const analysis::RunReader& run, const RunInfo& info, co
     f.text(kMargin, kMargin, title, ts);
     f.text(kMargin, kMargin + ts.size * 1.35 + 2, sub1, ss);
     f.text(kMargin, kMargin + ts.size * 1.35 + 2 + ss.size * 1.45, sub2, ss);
+    if (!sub3.empty()) f.text(kMargin, kMargin + ts.size * 1.35 + 2 + 2 * ss.size * 1.45, sub3, ss);
     draw_labelled_map(f, cells, m, qlabels, klabels, info, cmap, scale, d);
     TextStyle at;
     at.size = d.font;
@@ -215,7 +292,7 @@ void draw_heatmap_figure(const analysis::RunReader& run, const RunInfo& info, co
     draw_colorbar(f, bar, cmap, scale, opt.scale == ScaleKind::log ? "attention probability (log)" : "attention probability",
                   d.font);
     draw_legend(&f, kMargin, legend_y, legend, d.font, W - 2 * kMargin);
-    f.set_meta(title, sub1 + ". " + sub2 + ". Query labels: " + join_labels(qlabels) + ". Key labels: " + join_labels(klabels) + ".");
+    f.set_meta(title, sub1 + ". " + sub2 + (sub3.empty() ? "" : ". " + sub3) + ". Query labels: " + join_labels(qlabels) + ". Key labels: " + join_labels(klabels) + ".");
     f.save(path);
 }
 

@@ -3,7 +3,9 @@
 //   draw_cells          values → an image surface (one pixel per cell), painted nearest-neighbour
 //                       into the rectangle (crisp cells in PNG, SVG and PDF alike)
 //   draw_boundaries     prompt | generation (solid red) and block boundaries (dashed white)
-//   draw_labelled_map   cells + boundaries + frame + class strips + token labels + position ticks
+//   draw_labelled_map   cells + boundaries + frame + class strips + token labels + position ticks;
+//                       at a cached step, rows not recomputed hatched and (age_strip) a strip above
+//                       the keys coloured by cache age
 // The heatmap figure kind (one step, layer, head) lives in heatmap.cpp too.
 #pragma once
 
@@ -27,6 +29,8 @@ struct MapDecor {
     bool top_ticks = true, right_ticks = true;      // canvas position numbers
     double font = 7.5;                              // label size (pt)
     double line = 1.0;                              // boundary line width (pt)
+    bool age_strip = false;                         // the key columns' cache age above the cells
+    bool band_labels = true;                        // "rows a–b not recomputed …" inside hatched bands
 };
 // The space a labelled map needs around its cells: {left, top, right, bottom} in pt.
 struct Margins {
@@ -40,6 +44,14 @@ void draw_labelled_map(Figure& f, const Rect& cells, const MapSlice& m, const st
 
 // The footer legend of token labels and boundary lines.
 std::vector<LegendItem> map_legend(double font, bool commit_now);
+// The legend of a cached step: the hatch of rows not recomputed (rows), the colour key of the
+// key columns' cache age 0 … max_age (keys). Empty when neither.
+std::vector<LegendItem> cache_legend(bool rows, bool keys, int max_age);
+// The colour of a key column `age` steps old (0: computed by this step) on a key of 0 … max_age.
+Rgb cache_age_colour(int age, int max_age);
+
+// The space the cache age strip takes above the cells (pt).
+double age_strip_space();
 
 // Cell size (pt) for n cells along the longer axis of a single heatmap.
 double heatmap_cell(int n);

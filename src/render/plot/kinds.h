@@ -4,6 +4,7 @@
 //   grid.cpp           layers × heads (or layers, head mean) at a step  draw_grid_figure
 //   evolution.cpp      metric curves over steps + first/last/diff maps  EvolutionCollector, draw_evolution_figure
 //   decode-order.cpp   position × commit step, coloured by confidence   draw_decode_order_figure
+//   evolution.cpp      also: cached vs exact attention over audited steps  draw_drift_figure
 // Each takes steps already loaded, so a caller can stream a run once and draw several figures.
 #pragma once
 
@@ -21,7 +22,15 @@ namespace dlmscope::render {
 // A window of one attention map: rows = query positions q, columns = key positions k.
 struct MapSlice {
     Window q, k;
-    std::vector<float> values;  // [q.size() × k.size()], row-major
+    std::vector<float> values;  // [q.size() × k.size()], row-major; NaN in rows not recomputed
+    // What the step's forward reused (a cached step): whether each query row was recomputed, and
+    // each key column's cache age, step − key_step (0: computed by this step's forward).
+    std::vector<uint8_t> recomputed{};  // [q.size()]
+    std::vector<int> key_age{};         // [k.size()]
+    int max_age = 0;                  // the oldest key of the whole step (the age colours' range)
+
+    bool rows_cached() const;  // some query row of the window was not recomputed
+    bool keys_cached() const;  // some key column of the window came from the cache
 };
 
 // Throws Error when the run stores no maps (captured with --capture-heads none).
@@ -39,6 +48,10 @@ MapSlice slice_map(const analysis::RunReader& run, const analysis::StepCapture& 
                    Window k);
 // The model heads stored per layer (all heads, or the captured list); empty for head-mean runs.
 std::vector<int> stored_head_list(const analysis::RunReader& run);
+// What a step's forward recomputed, for a subtitle: "dual forward: rows 34–49 recomputed, 66 of 82
+// keys from the cache (age 1–5 steps)"; "full forward: every row and key recomputed" in a cached
+// run; "" for a full forward of a run without a cache.
+std::string forward_text(const RunInfo& info, const analysis::StepCapture& s, Window k);
 
 // ---- kinds ---------------------------------------------------------------------------------------
 
@@ -85,5 +98,10 @@ void draw_evolution_figure(const analysis::RunReader& run, const RunInfo& info, 
 // Needs the manifest's commit events (a complete run); Error otherwise.
 void draw_decode_order_figure(const analysis::RunReader& run, const RunInfo& info, const RenderOptions& opt,
                               const std::string& path);
+
+// Needs the run's cache audit (--cache-audit); Error naming the run otherwise.
+void require_cache_drift(const analysis::RunReader& run);
+void draw_drift_figure(const analysis::RunReader& run, const RunInfo& info, const RenderOptions& opt,
+                       const std::string& path);
 
 }  // namespace dlmscope::render

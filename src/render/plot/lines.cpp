@@ -1,5 +1,7 @@
 #include "render/plot/lines.h"
 
+#include "render/plot/colormap.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -8,9 +10,12 @@ namespace dlmscope::render {
 
 void fit_y(LinePanel& p, bool unit_interval) {
     double lo = std::numeric_limits<double>::infinity(), hi = -lo;
-    for (const Series& s : p.series)
-        for (double v : s.y)
+    auto take = [&](const std::vector<double>& ys) {
+        for (double v : ys)
             if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+    };
+    for (const Series& s : p.series) take(s.y);
+    for (const Band& b : p.bands) take(b.lo), take(b.hi);
     if (!std::isfinite(lo)) lo = 0, hi = 1;
     if (unit_interval) lo = std::min(lo, 0.0);
     double pad = (hi - lo) * 0.06;
@@ -32,6 +37,25 @@ void draw_line_panel(Figure& f, const Rect& plot, const LinePanel& p, const std:
     cairo_save(cr);
     cairo_rectangle(cr, plot.x, plot.y, plot.w, plot.h);
     cairo_clip(cr);
+    // Bands: one polygon per run of finite points (upper edge forwards, lower edge back).
+    for (const Band& b : p.bands) {
+        const size_t n = std::min({b.x.size(), b.lo.size(), b.hi.size()});
+        for (size_t i = 0; i < n;) {
+            if (!std::isfinite(b.lo[i]) || !std::isfinite(b.hi[i])) {
+                ++i;
+                continue;
+            }
+            size_t e = i;
+            while (e < n && std::isfinite(b.lo[e]) && std::isfinite(b.hi[e])) ++e;
+            cairo_move_to(cr, X(b.x[i]), Y(b.hi[i]));
+            for (size_t j = i + 1; j < e; ++j) cairo_line_to(cr, X(b.x[j]), Y(b.hi[j]));
+            for (size_t j = e; j-- > i;) cairo_line_to(cr, X(b.x[j]), Y(b.lo[j]));
+            cairo_close_path(cr);
+            cairo_set_source_rgba(cr, b.color.r, b.color.g, b.color.b, b.alpha);
+            cairo_fill(cr);
+            i = e;
+        }
+    }
     cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
     cairo_set_line_cap(cr, CAIRO_LINE_CAP_ROUND);
     for (const Series& s : p.series) {
@@ -79,5 +103,7 @@ void draw_bars(Figure& f, const Rect& plot, const std::vector<double>& x, const 
         f.fill_rect({cx - bw / 2, plot.bottom() - h, bw, h}, color);
     }
 }
+
+Rgb layer_colour(int i, int n) { return Colormap::viridis().at(n <= 1 ? 0.0 : 0.88 * i / (n - 1)); }
 
 }  // namespace dlmscope::render

@@ -87,6 +87,42 @@ MapSlice slice_map(const analysis::RunReader& run, const analysis::StepCapture& 
     } else {
         for (int h = 0; h < s.stored_heads; ++h) add(h, 1.0f / static_cast<float>(s.stored_heads));
     }
+    for (int i = q.begin; i < q.end; ++i) out.recomputed.push_back(s.row_recomputed(i) ? 1 : 0);
+    for (int j = 0; j < L && j < static_cast<int>(s.key_step.size()); ++j) {
+        const int age = std::max(0, s.step - s.key_step[j]);
+        out.max_age = std::max(out.max_age, age);
+        if (k.contains(j)) out.key_age.push_back(age);
+    }
+    out.key_age.resize(static_cast<size_t>(k.size()), 0);
+    return out;
+}
+
+bool MapSlice::rows_cached() const { return std::find(recomputed.begin(), recomputed.end(), 0) != recomputed.end(); }
+
+bool MapSlice::keys_cached() const {
+    return std::any_of(key_age.begin(), key_age.end(), [](int a) { return a > 0; });
+}
+
+std::string forward_text(const RunInfo& info, const analysis::StepCapture& s, Window k) {
+    const int L = s.canvas_length;
+    int cached = 0, in_window = 0, lo = 0, hi = 0;
+    for (int j = 0; j < L && j < static_cast<int>(s.key_step.size()); ++j) {
+        const int age = s.step - s.key_step[j];
+        if (age <= 0) continue;
+        lo = cached ? std::min(lo, age) : age;
+        hi = std::max(hi, age);
+        ++cached;
+        if (k.contains(j)) ++in_window;
+    }
+    const bool all_rows = s.query_begin == 0 && s.query_end == L;
+    std::string kind = s.step >= 0 && s.step < static_cast<int>(info.forwards.size()) ? info.forwards[s.step].kind : "";
+    if (all_rows && cached == 0) return info.cache_mode == "none" && (kind.empty() || kind == "full") ? "" : "full forward: every row and key recomputed";
+    if (kind.empty() || kind == "full") kind = "cached";
+    std::string out = fmt::format("{} forward: rows {}–{} recomputed", kind, s.query_begin, s.query_end - 1);
+    if (cached == 0) return out + ", every key recomputed";
+    out += fmt::format(", {} of {} keys from the cache (age {})", cached, L,
+                       lo == hi ? fmt::format("{} step{}", lo, lo == 1 ? "" : "s") : fmt::format("{}–{} steps", lo, hi));
+    if (in_window == 0) out += ", none in this window";
     return out;
 }
 

@@ -30,6 +30,49 @@ size_t utf8_len(unsigned char c) {
     return 1;
 }
 
+// Each block's first step and step count, and each step's forward: from the steps' records when
+// they cover every block; else the manifest's block_steps; else steps_per_block (runs before
+// variable schedules); else what records there are (an incomplete run).
+void read_schedule(const analysis::RunReader& run, RunInfo& info) {
+    const int nb = info.num_blocks;
+    std::vector<int> start, count;  // per block, from the records
+    for (const analysis::StepRecordInfo& r : run.schedule()) {
+        if (r.step < 0 || r.step >= 1 << 24) continue;
+        if (static_cast<int>(info.forwards.size()) <= r.step) info.forwards.resize(static_cast<size_t>(r.step) + 1);
+        info.forwards[r.step] = {r.kind, r.row_begin, r.row_end};
+        if (r.block < 0 || r.block >= nb) continue;
+        if (static_cast<int>(start.size()) <= r.block) {
+            start.resize(static_cast<size_t>(r.block) + 1, -1);
+            count.resize(start.size(), 0);
+        }
+        if (start[r.block] < 0 || r.step < start[r.block]) start[r.block] = r.step;
+        ++count[r.block];
+    }
+    int known = 0;  // blocks 0 … known−1 have records
+    while (known < static_cast<int>(start.size()) && start[known] >= 0) ++known;
+    const auto block_steps = value_or(run.manifest(), "block_steps", std::vector<int>());
+    auto from_counts = [&](const std::vector<int>& steps) {
+        info.block_steps = steps;
+        info.block_start.clear();
+        int s = 0;
+        for (int n : steps) {
+            info.block_start.push_back(s);
+            s += n;
+        }
+    };
+    if (known == nb && run.complete()) {
+        info.block_start.assign(start.begin(), start.end());
+        info.block_steps.assign(count.begin(), count.end());
+    } else if (static_cast<int>(block_steps.size()) == nb) {
+        from_counts(block_steps);
+    } else if (info.steps_per_block > 0) {
+        from_counts(std::vector<int>(static_cast<size_t>(nb), info.steps_per_block));
+    } else {
+        info.block_start.assign(start.begin(), start.begin() + known);
+        info.block_steps.assign(count.begin(), count.begin() + known);
+    }
+}
+
 }  // namespace
 
 int RunInfo::block_of_position(int pos) const {
@@ -39,8 +82,39 @@ int RunInfo::block_of_position(int pos) const {
 
 int RunInfo::block_of_step(int step) const {
     if (step >= 0 && step < static_cast<int>(commits.size()) && commits[step].block >= 0) return commits[step].block;
+    if (!block_start.empty()) {
+        // The last block that starts at or before `step`.
+        const auto it = std::upper_bound(block_start.begin(), block_start.end(), step);
+        return std::clamp(static_cast<int>(it - block_start.begin()) - 1, 0, num_blocks - 1);
+    }
     if (steps_per_block <= 0) return 0;
     return std::clamp(step / steps_per_block, 0, num_blocks - 1);
+}
+
+bool RunInfo::schedule_varies() const {
+    for (int n : block_steps)
+        if (n != block_steps.front()) return true;
+    return false;
+}
+
+std::string RunInfo::block_steps_text() const {
+    if (block_steps.empty()) return "";
+    if (!schedule_varies())
+        return fmt::format("{} step{}{}", block_steps.front(), block_steps.front() == 1 ? "" : "s", num_blocks > 1 ? " each" : "");
+    // At most 12 numbers: a long run of blocks would make the subtitle unreadable.
+    std::string list;
+    for (size_t b = 0; b < block_steps.size() && b < 12; ++b) list += fmt::format("{}{}", b ? ", " : "", block_steps[b]);
+    if (block_steps.size() > 12) list += fmt::format(", … ({} blocks)", block_steps.size());
+    return "steps per block " + list;
+}
+
+std::string RunInfo::block_text(int block) const {
+    std::string s = fmt::format("block {} of blocks 0–{}", block, num_blocks - 1);
+    if (block >= 0 && block < static_cast<int>(block_start.size())) {
+        const int s0 = block_start[block], s1 = s0 + block_steps[block] - 1;
+        s += s0 == s1 ? fmt::format(" (its step: {})", s0) : fmt::format(" (its steps: {}–{})", s0, s1);
+    }
+    return s;
 }
 
 std::span<const int> RunInfo::committed_at(int step) const {
@@ -56,6 +130,7 @@ RunInfo read_run_info(const analysis::RunReader& run) {
     info.total_steps = run.total_steps();
     info.steps_per_block = run.steps_per_block();
     info.mask_id = run.mask_id();
+    info.cache_mode = run.cache_mode();
     const json params = m.value("params", json::object());
     const int gen = info.canvas_length - info.prompt_length;
     info.num_blocks = std::max(1, value_or(m, "num_blocks", 1));
@@ -89,6 +164,7 @@ RunInfo read_run_info(const analysis::RunReader& run) {
             info.commits[e.step] = std::move(e);
         }
     }
+    read_schedule(run, info);
     return info;
 }
 

@@ -30,13 +30,24 @@ struct CommitEvent {
     std::vector<double> confidences;
 };
 
+// One sampler step's forward, from the manifest's `steps` records.
+struct StepForward {
+    std::string kind = "full";       // full | prefix | dual
+    int row_begin = 0, row_end = 0;  // [begin, end) the canvas rows it recomputed
+};
+
 struct RunInfo {
     int prompt_length = 0;  // P
     int canvas_length = 0;  // L
-    int total_steps = 0;    // params.steps
-    int steps_per_block = 0;
+    int total_steps = 0;    // the steps the run took
+    int steps_per_block = 0;  // 0 when the schedule varies (threshold or cached decoding)
     int block_length = 0;   // generated positions per block
     int num_blocks = 1;
+    // The schedule: block b ran steps block_start[b] … block_start[b] + block_steps[b] − 1. From the
+    // steps' records (else the manifest's block_steps, else steps_per_block); empty when unknown.
+    std::vector<int> block_start, block_steps;
+    std::vector<StepForward> forwards;  // [step] (empty for a run without records)
+    std::string cache_mode = "none";
     int32_t mask_id = -1;
     std::vector<int32_t> final_ids;    // [L] prompt_ids + output_ids (empty for an incomplete run)
     std::vector<std::string> pieces;   // [L] manifest `tokens` (empty for an incomplete run)
@@ -49,6 +60,12 @@ struct RunInfo {
     int block_of_position(int pos) const;
     // The block a step belongs to.
     int block_of_step(int step) const;
+    // True when the blocks took different numbers of steps.
+    bool schedule_varies() const;
+    // "8 steps each" or "steps per block 16, 14, 16, 14" ("" when unknown).
+    std::string block_steps_text() const;
+    // "block 1 of blocks 0–3 (its steps: 16–29)" (without the steps when unknown).
+    std::string block_text(int block) const;
     // The positions committed at `step` (empty when unknown).
     std::span<const int> committed_at(int step) const;
 };

@@ -1,16 +1,20 @@
 // dlmscope viewer: the page's code (vanilla JS, no dependencies, no network).
 //
-// [SECTION] data: metadata, base64 + inflate, f16 statistics, attention maps (lazy, cached)
-// [SECTION] state and controls: step slider and playback, layer/head selectors, colour scale
-// [SECTION] heatmap: canvas drawing, boundaries, token labels, zoom/pan, hover readout
+// [SECTION] data: metadata, base64 + inflate, f16 statistics, attention maps (lazy, cached),
+//           the decoding schedule (steps' records, blocks, cache ages of the keys)
+// [SECTION] state and controls: step slider (with each step's forward) and playback, selectors
+// [SECTION] heatmap: canvas drawing, boundaries, rows not recomputed, cache ages, zoom/pan, readout
 // [SECTION] token strip: the decode animation, hover attention (attends to / attended by)
 // [SECTION] metric curves and decode order
+// [SECTION] cache drift (--cache-audit)
 // [SECTION] run information, start-up
 //
 // The embedded data (see docs/viewer.md): #dlm-meta holds JSON; script elements of class dlm-blob
 // hold base64 blobs back to back. Blob 0 is the statistics, f16 [steps, layers, heads, 3 row sets, 9];
 // then one blob per (map step, map layer, map head): zlib(rows × (1 filter byte + L codes)), where
-// code q > 0 means p = exp(log_max − log_range + (q − 1)·log_range/254) and q = 0 means p ≈ 0.
+// code q > 0 means p = exp(log_max − log_range + (q − 1)·log_range/254) and q = 0 means p ≈ 0;
+// filter byte 3 marks a row the step did not recompute (no attention; its codes are 0). A run
+// with a cache audit has one more blob after the maps: f16 cache_drift [audited steps, layers, heads, 3].
 'use strict';
 (() => {
   const $ = (id) => document.getElementById(id);
@@ -50,10 +54,109 @@
   const lastCaptured = capSteps.length ? capSteps[capSteps.length - 1] + 1 : 0;
   const T = Math.max(meta.complete ? Math.max(meta.T || 0, lastCaptured) : Math.min(meta.T || lastCaptured, lastCaptured), 1);
   const blockLen = meta.block_length || 0;
-  const spb = meta.steps_per_block || 0;
+  const spb = meta.steps_per_block || 0;     // null (0 here) when the steps per block vary
   const tokens = meta.tokens.map((t, i) => (t === null ? null : String(t)));
   const commitStep = meta.commit_step;
   const confidence = meta.confidence;
+
+  // The decoding schedule: every step's record (its forward's kind and the canvas rows it
+  // recomputed), blocks with the steps each took, and which step computed each key's K/V.
+  const sched = meta.schedule && meta.schedule.step ? meta.schedule : { step: [], block: [], step_in_block: [], kind: [], rows: [] };
+  const recIndex = new Map(sched.step.map((s, k) => [s, k]));
+  function stepRecord(s) {
+    const k = recIndex.get(s);
+    return k === undefined ? null : { step: s, kind: sched.kind[k], rows: sched.rows[k], block: sched.block[k], inBlock: sched.step_in_block[k] };
+  }
+  const cacheMode = (meta.cache && meta.cache.mode) || 'none';
+  const hasCache = cacheMode !== 'none' || sched.kind.some((k) => k !== 'full');
+  // Blocks in step order: {block, start, steps}; from the records, else block_steps, else steps_per_block.
+  const blocks = (() => {
+    const out = [];
+    if (sched.step.length) {
+      sched.step.forEach((s, k) => {
+        if (!out.length || out[out.length - 1].block !== sched.block[k]) out.push({ block: sched.block[k], start: s, steps: 0 });
+        out[out.length - 1].steps++;
+      });
+    } else if (Array.isArray(meta.block_steps)) {
+      let s = 0;
+      meta.block_steps.forEach((n, b) => { out.push({ block: b, start: s, steps: n }); s += n; });
+    } else if (spb > 0) {
+      for (let b = 0, s = 0; s < T; b++, s += spb) out.push({ block: b, start: s, steps: Math.min(spb, T - s) });
+    }
+    return out;
+  })();
+  // The manifest's steps of each block (a complete run); an incomplete run's last block is counted so far.
+  const blockSteps = (b) => (Array.isArray(meta.block_steps) && meta.block_steps[b] !== undefined ? meta.block_steps[b] : (blocks.find((x) => x.block === b) || {}).steps);
+  function blockOfStep(s) {
+    let best = null;
+    for (const b of blocks) if (b.start <= s) best = b;
+    return best;
+  }
+  const kindColour = (kind) => (kind === 'full' ? '#4b5563' : kind === 'prefix' ? '#e9a23b' : '#f07a3a');
+  const kindName = (kind) => (kind === 'full' ? 'full' : `${kind} (cached)`);
+
+  // key_step of a step: Int32Array [L], the step whose forward computed key j's K/V (age = step −
+  // key_step[j]; key_step[j] < step: read from the cache). Captured steps carry theirs (change points);
+  // for the others it follows from the records: the last step at or before s that recomputed row j.
+  const keyStepCache = new Map();
+  function keyStepsAt(s) {
+    if (keyStepCache.has(s)) return keyStepCache.get(s);
+    let out = null;
+    const ci = capSteps.indexOf(s);
+    const runs = ci >= 0 && cap.key_step ? cap.key_step[ci] : null;
+    if (runs) {
+      out = new Int32Array(L);
+      runs.forEach(([j, ks], k) => out.fill(ks, j, k + 1 < runs.length ? runs[k + 1][0] : L));
+      out.derived = false;
+    } else {
+      out = keyStepsFromRecords(s);
+    }
+    keyStepCache.set(s, out);
+    return out;
+  }
+  function keyStepsFromRecords(s) {
+    if (!recIndex.has(s)) return null;
+    const out = new Int32Array(L).fill(-1);
+    for (let k = 0; k < sched.step.length && sched.step[k] <= s; k++) out.fill(sched.step[k], sched.rows[k][0], sched.rows[k][1]);
+    out.derived = true;
+    return out;
+  }
+  // The oldest cache entry any step reads (the colour scale of cache ages), from the records.
+  const maxAge = (() => {
+    if (!hasCache) return 0;
+    const last = new Int32Array(L).fill(-1);
+    let mx = 0;
+    for (let k = 0; k < sched.step.length; k++) {
+      const s = sched.step[k];
+      last.fill(s, sched.rows[k][0], sched.rows[k][1]);
+      for (let j = 0; j < L; j++) if (last[j] >= 0) mx = Math.max(mx, s - last[j]);
+    }
+    for (let ci = 0; ci < capSteps.length; ci++) {
+      const ks = keyStepsAt(capSteps[ci]);
+      if (ks) for (let j = 0; j < L; j++) mx = Math.max(mx, capSteps[ci] - ks[j]);
+    }
+    return Math.max(1, mx);
+  })();
+  // Colour of a cache age (1 … maxAge: light to dark orange-red); age 0 = computed at this step.
+  function ageColour(a) {
+    const t = maxAge > 1 ? Math.min(1, (a - 1) / (maxAge - 1)) : 1;
+    const c0 = [253, 212, 158], c1 = [179, 0, 0];
+    return `rgb(${c0.map((v, k) => Math.round(v + (c1[k] - v) * t)).join(',')})`;
+  }
+  // "dual forward · rows 34–49 recomputed · 66/82 keys cached, age 1–5" for step s ('' without records).
+  function forwardSummary(s) {
+    const rec = stepRecord(s);
+    if (!rec) return '';
+    const [a, b] = rec.rows;
+    let text = `${rec.kind} forward · ${a === 0 && b === L ? 'all rows' : `rows ${a}–${b - 1}`} recomputed`;
+    const ks = keyStepsAt(s);
+    if (ks) {
+      let n = 0, lo = Infinity, hi = 0;
+      for (let j = 0; j < L; j++) if (ks[j] < s) { n++; lo = Math.min(lo, s - ks[j]); hi = Math.max(hi, s - ks[j]); }
+      text += n ? ` · ${n}/${L} keys cached, age ${lo === hi ? lo : `${lo}–${hi}`}` : ' · no key cached';
+    }
+    return text;
+  }
 
   function showNotice(text, cls) {
     const d = document.createElement('div');
@@ -119,12 +222,16 @@
     return lut;
   }
 
+  // Codes [R × L] and the rows marked absent (filter byte 3: not recomputed at this step; codes 0).
   function unfilter(raw) {
     const out = new Uint8Array(R * L);
+    const absent = new Uint8Array(R);
     const W = L + 1;
     for (let r = 0; r < R; r++) {
       const f = raw[r * W], src = r * W + 1, dst = r * L;
-      if (f === 0) {
+      if (f === 3) {
+        absent[r] = 1;
+      } else if (f === 0) {
         out.set(raw.subarray(src, src + L), dst);
       } else if (f === 1) {
         let prev = 0;
@@ -133,7 +240,7 @@
         for (let j = 0; j < L; j++) out[dst + j] = (raw[src + j] + out[dst - L + j]) & 255;
       }
     }
-    return out;
+    return { q: out, absent };
   }
 
   // The decoded map of (map step index, map layer index, map head index).
@@ -145,7 +252,8 @@
       const raw = await inflate(blobBytes(maps.first_blob + idx));
       if (raw.length !== R * (L + 1)) throw new Error(`map ${idx}: ${raw.length} bytes, expected ${R * (L + 1)}`);
       const logMax = maps.log_max[idx];
-      return { q: unfilter(raw), logMax, lut: valueTable(logMax) };
+      const { q, absent } = unfilter(raw);
+      return { q, absent, nAbsent: absent.reduce((a, x) => a + x, 0), logMax, lut: valueTable(logMax) };
     })();
     cache.set(idx, p);
     while (cache.size > CACHE_MAPS) cache.delete(cache.keys().next().value);
@@ -195,6 +303,31 @@
   }
 
   const stepEl = $('step'), playEl = $('play'), layerEl = $('layer'), headEl = $('head');
+
+  // Marks under the slider: each step's forward (full or cached), block boundaries.
+  function drawStepMarks() {
+    const c = $('step-marks');
+    if (!sched.step.length || (!hasCache && blocks.length < 2)) { c.hidden = true; return; }
+    c.hidden = false;
+    const cssW = c.parentElement.clientWidth || 300, cssH = 8;
+    const ctx = canvasSize(c, cssW, cssH);
+    ctx.clearRect(0, 0, cssW, cssH);
+    // The range input's thumb travels inside an inset of about half its width on either side.
+    const inset = 8, w = cssW - 2 * inset;
+    const xs = (s) => inset + (T > 1 ? (s / (T - 1)) * w : w / 2);
+    const half = T > 1 ? w / (T - 1) / 2 : w / 2;
+    sched.step.forEach((s, k) => {
+      ctx.fillStyle = hasCache ? kindColour(sched.kind[k]) : '#c3c8d0';
+      ctx.fillRect(xs(s) - half, 1, Math.max(1, 2 * half - (half > 2 ? 1 : 0)), cssH - 2);
+    });
+    ctx.fillStyle = '#111827';
+    for (const b of blocks) if (b.start > 0) ctx.fillRect(Math.round(xs(b.start) - half) - 1, 0, 2, cssH);
+    const counts = {};
+    for (const k of sched.kind) counts[k] = (counts[k] || 0) + 1;
+    const what = Object.entries(counts).map(([k, n]) => `${n} ${k}`).join(' · ');
+    c.setAttribute('aria-label', `Step forwards: ${what} · ${blocks.length} blocks`);
+    c.title = `forwards: ${what} (${Object.keys(counts).map((k) => `${k}: ${k === 'full' ? 'dark' : 'orange'}`).join(', ')}); black ticks: block boundaries`;
+  }
 
   function setupControls() {
     stepEl.max = String(T - 1);
@@ -277,10 +410,11 @@
 
   function stepLabel() {
     const s = state.step;
-    const block = spb ? Math.floor(s / spb) : 0;
+    const b = blockOfStep(s);
     const committed = commitStep.filter((c) => c === s).length;
-    let text = `step ${s} of ${T - 1}` + (spb ? ` · block ${block} (step ${s - block * spb} of ${spb})` : '') +
-      ` · ${committed} token${committed === 1 ? '' : 's'} committed`;
+    const rec = stepRecord(s);
+    let text = `step ${s} of ${T - 1}` + (b ? ` · block ${b.block} (step ${s - b.start} of ${blockSteps(b.block)})` : '') +
+      (hasCache && rec ? ` · ${rec.kind} forward` : '') + ` · ${committed} token${committed === 1 ? '' : 's'} committed`;
     const ref = currentMapRef();
     if (ref.msi !== undefined && maps.steps[ref.msi] !== s) text += ` · heatmap: step ${maps.steps[ref.msi]} (nearest embedded)`;
     $('step-label').textContent = text;
@@ -310,6 +444,17 @@
     }
     out.css = css;
     return out;
+  })();
+  // Rows not recomputed at a step: grey under the hatching drawn over them (never a viridis colour).
+  const ABSENT_PIXEL = new Uint32Array(new Uint8Array([213, 217, 223, 255]).buffer)[0];
+  const hatch = (() => {
+    const c = document.createElement('canvas');
+    c.width = c.height = 8;
+    const x = c.getContext('2d');
+    x.fillStyle = '#d5d9df'; x.fillRect(0, 0, 8, 8);
+    x.strokeStyle = '#9aa1ad'; x.lineWidth = 1.2;
+    x.beginPath(); x.moveTo(-2, 10); x.lineTo(10, -2); x.moveTo(-2, 2); x.lineTo(2, -2); x.moveTo(6, 10); x.lineTo(10, 6); x.stroke();
+    return c;
   })();
 
   const heat = $('heat');
@@ -351,6 +496,7 @@
     const q = m.q;
     if (state.range === 'row') {
       for (let r = 0; r < R; r++) {
+        if (m.absent[r]) continue;
         let mx = 0;
         for (let j = 0; j < L; j++) if (q[r * L + j] > mx) mx = q[r * L + j];
         const t = colourTable(m, mx);
@@ -362,6 +508,7 @@
       for (let k = 0; k < 256; k++) pal[k] = VIRIDIS[t[k]];
       for (let i = 0; i < q.length; i++) offPixels[i] = pal[q[i]];
     }
+    for (let r = 0; r < R; r++) if (m.absent[r]) offPixels.fill(ABSENT_PIXEL, r * L, (r + 1) * L);
     offCtx.putImageData(offImage, 0, 0);
   }
 
@@ -392,15 +539,16 @@
   function layout(cssW) {
     const v = state.view || fullView();
     const strip = 6;
+    const age = hasCache ? 7 : 0;  // the cache-age strip above the key strip (6 px and a gap)
     const maxH = Math.max(260, window.innerHeight * 0.72);
     for (const labels of [true, false]) {
       const left = labels ? 84 : 40, top = labels ? 62 : 22, right = 10, bottom = 6;
       let pw = cssW - left - right - strip;
       let cell = pw / v.w;
       let ph = cell * v.h;
-      if (ph > maxH - top - bottom - strip) { ph = maxH - top - bottom - strip; cell = ph / v.h; pw = cell * v.w; }
+      if (ph > maxH - top - bottom - strip - age) { ph = maxH - top - bottom - strip - age; cell = ph / v.h; pw = cell * v.w; }
       if (labels && cell < 11) continue;
-      return { v, labels, cell, x0: left + strip, y0: top + strip, pw, ph, cssH: top + strip + ph + bottom, strip, left, top };
+      return { v, labels, cell, x0: left + strip, y0: top + age + strip, pw, ph, cssH: top + age + strip + ph + bottom, strip, age, left, top };
     }
   }
 
@@ -442,13 +590,38 @@
       ctx.fillRect(x0, y0, pw, ph);
     }
     ctx.save();
-    ctx.beginPath(); ctx.rect(x0 - g.strip, y0 - g.strip, pw + g.strip, ph + g.strip); ctx.clip();
-    // Key and query class strips (prompt / generated / masked in the canvas of the map's step).
-    const cls = ['#8a93a3', '#1f9e89', '#e4e7ec'];
+    ctx.beginPath(); ctx.rect(x0 - g.strip, y0 - g.strip - g.age, pw + g.strip, ph + g.strip + g.age); ctx.clip();
     const mapStep = ref && ref.msi !== undefined ? maps.steps[ref.msi] : state.step;
     const j0 = Math.max(0, Math.floor(v.x)), j1 = Math.min(L, Math.ceil(v.x + v.w));
-    for (let j = j0; j < j1; j++) { ctx.fillStyle = cls[keyClass(j, mapStep)]; ctx.fillRect(sx(j), y0 - g.strip, Math.max(cell, 1), g.strip - 1); }
     const r0 = Math.max(0, Math.floor(v.y)), r1 = Math.min(R, Math.ceil(v.y + v.h));
+    // Query rows this step's forward did not recompute: hatched, never drawn as attention.
+    if (heatMap && heatMap.nAbsent && ref && ref.msi !== undefined) {
+      for (let r = r0; r < r1;) {
+        if (!heatMap.absent[r]) { r++; continue; }
+        let e = r;
+        while (e < r1 && heatMap.absent[e]) e++;
+        const ya = Math.max(y0, sy(r)), yb = Math.min(y0 + ph, sy(e));
+        ctx.fillStyle = ctx.createPattern(hatch, 'repeat');
+        ctx.fillRect(x0, ya, pw, yb - ya);
+        if (yb - ya >= 16) {
+          ctx.font = '11px system-ui, sans-serif'; ctx.textAlign = 'center'; ctx.textBaseline = 'middle';
+          const text = `rows ${r + rowBegin}–${e - 1 + rowBegin}: not recomputed at step ${mapStep}`;
+          const tw = ctx.measureText(text).width + 10, cx = x0 + pw / 2, cy = (ya + yb) / 2;
+          ctx.fillStyle = 'rgba(255,255,255,0.85)'; ctx.fillRect(cx - tw / 2, cy - 8, tw, 16);
+          ctx.fillStyle = '#374151'; ctx.fillText(text, cx, cy);
+        }
+        r = e;
+      }
+    }
+    // Key and query class strips (prompt / generated / masked in the canvas of the map's step).
+    const cls = ['#8a93a3', '#1f9e89', '#e4e7ec'];
+    for (let j = j0; j < j1; j++) { ctx.fillStyle = cls[keyClass(j, mapStep)]; ctx.fillRect(sx(j), y0 - g.strip, Math.max(cell, 1), g.strip - 1); }
+    // Cache ages of the keys above it: keys read from the cache, coloured by age (none: computed now).
+    const ks = g.age ? keyStepsAt(mapStep) : null;
+    if (ks) for (let j = j0; j < j1; j++) {
+      const a = mapStep - ks[j];
+      if (a > 0) { ctx.fillStyle = ageColour(a); ctx.fillRect(sx(j), y0 - g.strip - g.age, Math.max(cell, 1), g.age - 1); }
+    }
     for (let r = r0; r < r1; r++) { ctx.fillStyle = cls[keyClass(r + rowBegin, mapStep)]; ctx.fillRect(x0 - g.strip, sy(r), g.strip - 1, Math.max(cell, 1)); }
     // Block boundaries (dashed) and the prompt/generation boundary (solid).
     ctx.lineWidth = 1;
@@ -480,7 +653,7 @@
       ctx.textBaseline = 'middle';
       for (let j = j0; j < j1; j++) {
         const x = sx(j) + cell / 2;
-        ctx.save(); ctx.translate(x, y0 - g.strip - 3); ctx.rotate(-Math.PI / 3);
+        ctx.save(); ctx.translate(x, y0 - g.strip - g.age - 3); ctx.rotate(-Math.PI / 3);
         ctx.textAlign = 'left'; ctx.fillStyle = j < P ? '#6b7280' : '#111827';
         ctx.fillText(tokenLabel(j, 9), 0, 0); ctx.restore();
       }
@@ -493,7 +666,7 @@
     } else {
       ctx.textBaseline = 'alphabetic'; ctx.textAlign = 'center';
       const kstep = niceStep(v.w, Math.max(2, pw / 60));
-      for (let j = Math.ceil(v.x / kstep) * kstep; j < v.x + v.w; j += kstep) ctx.fillText(String(j), sx(j + 0.5), y0 - g.strip - 4);
+      for (let j = Math.ceil(v.x / kstep) * kstep; j < v.x + v.w; j += kstep) ctx.fillText(String(j), sx(j + 0.5), y0 - g.strip - g.age - 4);
       ctx.textAlign = 'right'; ctx.textBaseline = 'middle';
       const rstep = niceStep(v.h, Math.max(2, ph / 28));
       for (let r = Math.ceil(v.y / rstep) * rstep; r < v.y + v.h; r += rstep) ctx.fillText(String(r + rowBegin), x0 - g.strip - 3, sy(r + 0.5));
@@ -525,6 +698,11 @@
       msg.hidden = false; msg.textContent = ref.why;
     }
     $('heat-title').textContent = title;
+    const hs = $('heat-step');
+    const ms = ref.msi !== undefined ? maps.steps[ref.msi] : state.step;
+    hs.hidden = !hasCache;
+    if (hasCache) hs.textContent = `step ${ms}: ${forwardSummary(ms) || 'no record of this step'}` +
+      (heatMap && heatMap.nAbsent ? ` · ${heatMap.nAbsent} of ${R} shown rows hatched (not recomputed)` : '');
     drawHeatFrame(ref);
     drawColorbar();
     heatCount++;
@@ -559,7 +737,7 @@
   }
 
   // Mouse on the heatmap: readout and focus on hover, wheel zoom, drag pan, click to pin.
-  let hoverCell = null, drag = null;
+  let hoverCell = null, hoverKey = null, drag = null;
   function cellAt(ev) {
     const g = heatLayout;
     if (!g) return null;
@@ -569,17 +747,49 @@
     if (x < g.x0 || y < g.y0 || j < 0 || j >= L || r < 0 || r >= R || x > g.x0 + g.pw || y > g.y0 + g.ph) return null;
     return { j, r, x, y };
   }
+  // Key column under the pointer in the strips above the map (cache age, key class), or null.
+  function keyStripAt(ev) {
+    const g = heatLayout;
+    if (!g) return null;
+    const rect = heat.getBoundingClientRect();
+    const x = ev.clientX - rect.left, y = ev.clientY - rect.top;
+    const j = Math.floor(g.v.x + (x - g.x0) / g.cell);
+    if (x < g.x0 || x > g.x0 + g.pw || y < g.y0 - g.strip - g.age || y >= g.y0 || j < 0 || j >= L) return null;
+    return j;
+  }
+  // Where key j's K/V came from in the forward of step s.
+  function keyProvenance(j, s) {
+    const ks = keyStepsAt(s);
+    if (!ks) return '';
+    const from = ks.derived ? ' (from the steps’ records)' : '';
+    return ks[j] < s ? `from the cache, computed at step ${ks[j]} (age ${s - ks[j]})${from}` : `computed in this forward (step ${s})`;
+  }
   function tokenDesc(i) {
     const kind = i < P ? 'prompt' : commitStep[i] >= 0 ? `gen, step ${commitStep[i]}` : 'gen';
     return `${i} “${tokens[i] === null ? '?' : tokenLabel(i, 16)}” (${kind})`;
   }
   function updateReadout() {
     const el = $('heat-readout');
+    const ms = maps.steps.length ? maps.steps[mapStepFor(state.step)] : state.step;
+    if (hoverKey !== null) {
+      const text = `key ${hoverKey} “${tokenLabel(hoverKey, 16)}”: ${keyProvenance(hoverKey, ms) || 'no cache information'}`;
+      el.textContent = text;
+      heat.title = text;
+      return;
+    }
+    if (heat.title) heat.title = '';
     if (!hoverCell || !heatMap) { el.textContent = '\u00a0'; return; }
     const { j, r } = hoverCell;
     const i = r + rowBegin;
+    const cached = hasCache ? `\n   key ${j}: ${keyProvenance(j, ms)}` : '';
+    if (heatMap.absent[r]) {
+      const ks = keyStepsAt(ms);
+      el.textContent = `query ${tokenDesc(i)}\nnot recomputed at step ${ms}: no attention row in this forward` +
+        (ks && ks[i] < ms ? ` (its K/V come from the cache, step ${ks[i]})` : '');
+      return;
+    }
     const v = heatMap.lut[heatMap.q[r * L + j]];
-    el.textContent = `query ${tokenDesc(i)}\n→ key ${tokenDesc(j)}\np = ${fmtP(v)}${keyClass(j, maps.steps[mapStepFor(state.step)]) === 2 ? '   (key still masked at this step)' : ''}`;
+    el.textContent = `query ${tokenDesc(i)}\n→ key ${tokenDesc(j)}\np = ${fmtP(v)}${keyClass(j, ms) === 2 ? '   (key still masked at this step)' : ''}${cached}`;
   }
   function setupHeatMouse() {
     heat.addEventListener('mousemove', (ev) => {
@@ -594,13 +804,14 @@
       }
       const c = cellAt(ev);
       hoverCell = c;
+      hoverKey = c ? null : keyStripAt(ev);
       const i = c ? c.r + rowBegin : null;
       if (i !== state.hover) { state.hover = i; redrawStrip(); }
       drawHeatFrame(currentMapRef());
       updateReadout();
     });
     heat.addEventListener('mouseleave', () => {
-      hoverCell = null; drag = null; heat.classList.remove('dragging');
+      hoverCell = null; hoverKey = null; drag = null; heat.classList.remove('dragging');
       state.hover = null; drawHeatFrame(currentMapRef()); redrawStrip(); updateReadout();
     });
     heat.addEventListener('mousedown', (ev) => {
@@ -701,14 +912,15 @@
     stripKey = key;
     let row = null, col = null, rowMax = 0, colMax = 0;
     if (f !== null && m) {
-      if (f >= rowBegin && f < rowEnd) {
+      if (f >= rowBegin && f < rowEnd && !m.absent[f - rowBegin]) {
         row = new Float32Array(L);
         const base = (f - rowBegin) * L;
         for (let j = 0; j < L; j++) { row[j] = m.lut[m.q[base + j]]; if (row[j] > rowMax) rowMax = row[j]; }
       }
-      col = new Float32Array(L);
-      for (let r = 0; r < R; r++) { const v = m.lut[m.q[r * L + f]]; col[r + rowBegin] = v; if (v > colMax) colMax = v; }
+      col = new Float32Array(L);  // rows not recomputed have no attention: they stay 0 and are not listed
+      for (let r = 0; r < R; r++) { if (m.absent[r]) continue; const v = m.lut[m.q[r * L + f]]; col[r + rowBegin] = v; if (v > colMax) colMax = v; }
     }
+    const rec = hasCache ? stepRecord(s) : null;
     for (let i = 0; i < L; i++) {
       const el = tokEls[i];
       const masked = i >= P && !(commitStep[i] >= 0 && commitStep[i] <= s);
@@ -721,6 +933,7 @@
       if (i >= P && commitStep[i] === s) cls += ' new';
       if (i === f) cls += ' focus';
       if (i === state.pinned) cls += ' pinned';
+      if (rec && (i < rec.rows[0] || i >= rec.rows[1])) cls += ' stale';
       if (el.className !== cls) el.className = cls;
       let bg = '', bb = '';
       if (row || col) {
@@ -764,8 +977,11 @@
     let html = `<div class="title"><b>${esc(tokenDesc(f))}</b>${conf !== null && conf !== undefined ? ` · confidence ${conf}` : ''}` +
       `${state.pinned === f ? ' · pinned (click again to release)' : ''}${noMap}</div>`;
     if (heatMap) {
+      const ms = maps.steps[mapStepFor(state.step)];
+      const noRow = f >= rowBegin && f < rowEnd ? `row ${f} was not recomputed at step ${ms}: the forward computed no attention for it (a cached step)` :
+        `row ${f} is not stored (rows ${rowBegin}–${rowEnd - 1} are)`;
       html += '<div class="cols"><div><b>attends to</b> (its row)' +
-        table(row, 'var(--attn-to)', `row ${f} is not stored (rows ${rowBegin}–${rowEnd - 1} are)`) +
+        table(row, 'var(--attn-to)', noRow) +
         '</div><div><b>attended by</b> (its column)' + table(col, 'var(--attn-by)', 'nothing') + '</div></div>';
     }
     el.innerHTML = html;
@@ -856,9 +1072,9 @@
       ctx.clearRect(0, 0, cssW, cssH);
       ctx.strokeStyle = '#e5e7eb'; ctx.lineWidth = 1;
       ctx.strokeRect(CH.left + 0.5, CH.top + 0.5, w, h);
-      if (spb > 0) {
+      if (blocks.length > 1) {
         ctx.setLineDash([3, 3]);
-        for (let b = spb; b < T; b += spb) { const x = Math.round(xs(b - 0.5)) + 0.5; ctx.beginPath(); ctx.moveTo(x, CH.top); ctx.lineTo(x, CH.top + h); ctx.stroke(); }
+        for (const b of blocks) if (b.start > 0) { const x = Math.round(xs(b.start - 0.5)) + 0.5; ctx.beginPath(); ctx.moveTo(x, CH.top); ctx.lineTo(x, CH.top + h); ctx.stroke(); }
         ctx.setLineDash([]);
       }
       ctx.fillStyle = '#6b7280'; ctx.font = '10px system-ui, sans-serif';
@@ -919,7 +1135,7 @@
     const cssW = widths().decode, cssH = 200;
     const ctx = canvasSize(decodeCanvas, cssW, cssH);
     ctx.clearRect(0, 0, cssW, cssH);
-    const left = 40, right = 10, top = 8, bottom = 22;
+    const left = 48, right = blocks.length ? 96 : 10, top = 8, bottom = 22;
     const w = cssW - left - right, h = cssH - top - bottom;
     const G = L - P;
     if (G <= 0) return;
@@ -932,6 +1148,15 @@
       for (let b = P + blockLen; b < L; b += blockLen) { const x = Math.round(xs(b)) + 0.5; ctx.beginPath(); ctx.moveTo(x, top); ctx.lineTo(x, top + h); ctx.stroke(); }
       ctx.setLineDash([]);
     }
+    // Each step's forward (a band left of the chart: full or cached) and the blocks' steps (right).
+    if (hasCache) sched.step.forEach((s, k) => { ctx.fillStyle = kindColour(sched.kind[k]); ctx.fillRect(left - 7, ys(s), 5, Math.max(rh - (rh > 3 ? 0.5 : 0), 1)); });
+    ctx.font = '10px system-ui, sans-serif'; ctx.textAlign = 'left'; ctx.textBaseline = 'middle';
+    blocks.forEach((b) => {
+      const y = Math.round(ys(b.start)) + 0.5;
+      if (b.start > 0) { ctx.strokeStyle = '#9ca3af'; ctx.beginPath(); ctx.moveTo(left - 8, y); ctx.lineTo(left + w + 4, y); ctx.stroke(); }
+      const n = blockSteps(b.block);
+      if (ys(b.steps) >= 11) { ctx.fillStyle = '#374151'; ctx.fillText(`block ${b.block}: ${n} step${n === 1 ? '' : 's'}`, left + w + 6, (ys(b.start) + ys(b.start + b.steps)) / 2); }
+    });
     for (let i = P; i < L; i++) {
       const c = commitStep[i];
       if (!(c >= 0)) continue;
@@ -946,7 +1171,7 @@
     if (decodeHover !== null) { ctx.strokeStyle = '#111827'; ctx.strokeRect(xs(decodeHover) - 0.5, top, Math.max(cw, 1) + 1, h); }
     ctx.fillStyle = '#6b7280'; ctx.font = '10px system-ui, sans-serif';
     ctx.textAlign = 'right'; ctx.textBaseline = 'top';
-    ctx.fillText('step 0', left - 3, top); ctx.textBaseline = 'bottom'; ctx.fillText(String(T - 1), left - 3, top + h);
+    ctx.fillText('step 0', left - 9, top); ctx.textBaseline = 'bottom'; ctx.fillText(String(T - 1), left - 9, top + h);
     ctx.textAlign = 'left'; ctx.textBaseline = 'top'; ctx.fillText(`position ${P}`, left, top + h + 4);
     ctx.textAlign = 'right'; ctx.fillText(String(L - 1), left + w, top + h + 4);
     decodeCanvas._geom = { left, w, top, h, cw, rh };
@@ -959,11 +1184,20 @@
       const i = P + Math.floor((ev.clientX - rect.left - g.left) / g.cw);
       return i >= P && i < L ? i : null;
     };
+    const stepAt = (ev) => {
+      const g = decodeCanvas._geom;
+      if (!g) return null;
+      const s = Math.floor((ev.clientY - decodeCanvas.getBoundingClientRect().top - g.top) / g.rh);
+      return s >= 0 && s < T ? s : null;
+    };
     decodeCanvas.addEventListener('mousemove', (ev) => {
-      const i = posAt(ev);
+      const i = posAt(ev), s = stepAt(ev);
       decodeHover = i;
-      $('decode-readout').textContent = i === null ? '\u00a0' :
-        `${tokenDesc(i)}${confidence[i] !== null && confidence[i] !== undefined ? ` · confidence ${confidence[i]}` : ''}`;
+      const b = s !== null ? blockOfStep(s) : null;
+      const stepText = s === null ? '' : `step ${s}${b ? ` (block ${b.block}, step ${s - b.start} of ${blockSteps(b.block)})` : ''}` +
+        (hasCache && stepRecord(s) ? `: ${forwardSummary(s)}` : '');
+      $('decode-readout').textContent = i === null ? (stepText || '\u00a0') :
+        `${tokenDesc(i)}${confidence[i] !== null && confidence[i] !== undefined ? ` · confidence ${confidence[i]}` : ''}` + (stepText ? `\n${stepText}` : '');
       drawDecode();
     });
     decodeCanvas.addEventListener('mouseleave', () => { decodeHover = null; $('decode-readout').textContent = '\u00a0'; drawDecode(); });
@@ -971,6 +1205,129 @@
       const i = posAt(ev);
       if (i !== null && commitStep[i] >= 0) { state.pinned = i; setStep(commitStep[i]); }
     });
+  }
+
+  // ==========================================================================================
+  // [SECTION] cache drift (--cache-audit): cached vs exact forward at the audited steps
+  // ==========================================================================================
+  const drift = meta.drift || null;
+  let driftData = null;  // Float32Array [audited steps, model layers, heads, stats]
+  const driftCharts = [];
+  async function loadDrift() {
+    if (!drift) return;
+    const raw = await inflate(blobBytes(drift.blob));
+    const u16 = new Uint16Array(raw.buffer, raw.byteOffset, raw.byteLength >> 1);
+    driftData = new Float32Array(u16.length);
+    for (let i = 0; i < u16.length; i++) driftData[i] = F16[u16[i]];
+    if (driftData.length !== drift.shape.reduce((a, x) => a * x, 1)) throw new Error(`cache drift: ${driftData.length} values for shape ${drift.shape}`);
+  }
+  // Stat `name` of audited step k in model layer `layer`: the selected head, or the mean over heads.
+  function driftAt(k, layer, name) {
+    const [, nl, nh, ns] = drift.shape;
+    const st = drift.stat_names.indexOf(name);
+    if (st < 0) return NaN;
+    const base = (k * nl + layer) * nh;
+    if (state.head >= 0) return driftData[(base + state.head) * ns + st];
+    let sum = 0, c = 0;
+    for (let h = 0; h < nh; h++) { const v = driftData[(base + h) * ns + st]; if (isFinite(v)) { sum += v; c++; } }
+    return c ? sum / c : NaN;
+  }
+  const agreement = (k) => (drift.argmax_rows[k] > 0 && drift.argmax_agree[k] !== null ? drift.argmax_agree[k] / drift.argmax_rows[k] : NaN);
+  const DRIFT_CHARTS = [
+    { name: 'JS divergence', unit: 'mean over the recomputed rows', stat: 'js_mean' },
+    { name: 'L1 distance', unit: 'mean over the recomputed rows; dashed: their max', stat: 'l1_mean', also: 'l1_max' },
+    { name: 'argmax agreement', unit: 'share of the logit rows whose argmax token agrees', step: agreement, range: [0, 1] },
+    { name: 'logits max |Δ|', unit: 'largest logit difference, cached vs exact', step: (k) => (drift.logits_max_abs[k] === null ? NaN : drift.logits_max_abs[k]), range: [0, 0] },
+  ];
+
+  function buildDrift() {
+    const panel = $('drift-panel');
+    if (!drift || !driftData) { panel.hidden = true; return; }
+    panel.hidden = false;
+    const box = $('drift');
+    for (const info of DRIFT_CHARTS) {
+      const d = document.createElement('div');
+      d.className = 'chart';
+      d.innerHTML = `<span class="val"></span><div class="name">${info.name}</div><canvas></canvas>`;
+      d.title = `${info.name}: ${info.unit}`;
+      box.appendChild(d);
+      const chart = { info, canvas: d.querySelector('canvas'), val: d.querySelector('.val') };
+      chart.canvas.addEventListener('click', (ev) => { const s = chartStepAt(chart, ev); if (s !== null) setStep(s); });
+      driftCharts.push(chart);
+    }
+  }
+
+  const fmtSmall = (v) => (isFinite(v) ? (Math.abs(v) < 0.01 && v !== 0 ? v.toExponential(1) : v.toFixed(3)) : 'n/a');
+
+  function redrawDrift() {
+    if (!driftCharts.length) return;
+    const layer = layers[state.li];
+    const nl = drift.shape[1];
+    const cssW = widths().chart, cssH = 120;
+    const w = cssW - CH.left - CH.right, h = cssH - CH.top - CH.bottom;
+    const xs = (s) => CH.left + (T > 1 ? (s / (T - 1)) * w : w / 2);
+    const ka = drift.steps.indexOf(state.step);
+    for (const chart of driftCharts) {
+      const info = chart.info;
+      // Series: per layer for the attention stats (this layer bold), one series for the logits.
+      const series = [];
+      if (info.stat) {
+        for (let l = 0; l < nl; l++) if (l !== layer) series.push({ v: drift.steps.map((_, k) => driftAt(k, l, info.stat)), style: 'rgba(120,128,140,0.28)', width: 1 });
+        if (info.also) series.push({ v: drift.steps.map((_, k) => driftAt(k, layer, info.also)), style: '#2563eb', width: 1, dash: [3, 2] });
+        series.push({ v: drift.steps.map((_, k) => driftAt(k, layer, info.stat)), style: '#2563eb', width: 2 });
+      } else {
+        series.push({ v: drift.steps.map((_, k) => info.step(k)), style: '#2563eb', width: 2 });
+      }
+      let lo = Infinity, hi = -Infinity;
+      for (const a of series) for (const v of a.v) if (isFinite(v)) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+      if (info.range) { lo = Math.min(lo, info.range[0]); hi = Math.max(hi, info.range[1]); }
+      lo = Math.min(lo, 0);
+      if (!isFinite(hi)) { lo = 0; hi = 1; }
+      if (hi - lo < 1e-9) hi = lo + 1;
+      const ys = (v) => CH.top + h - ((v - lo) / (hi - lo)) * h;
+      const ctx = canvasSize(chart.canvas, cssW, cssH);
+      ctx.clearRect(0, 0, cssW, cssH);
+      ctx.strokeStyle = '#e5e7eb'; ctx.lineWidth = 1; ctx.strokeRect(CH.left + 0.5, CH.top + 0.5, w, h);
+      ctx.fillStyle = '#6b7280'; ctx.font = '10px system-ui, sans-serif';
+      ctx.textAlign = 'right'; ctx.textBaseline = 'middle';
+      ctx.fillText(hi < 0.1 ? hi.toPrecision(1) : fmtStat(hi), CH.left - 3, CH.top + 4); ctx.fillText(fmtStat(lo), CH.left - 3, CH.top + h - 3);
+      ctx.textAlign = 'center'; ctx.textBaseline = 'top';
+      ctx.fillText('0', xs(0), CH.top + h + 3); ctx.fillText(String(T - 1), xs(T - 1), CH.top + h + 3); ctx.fillText('step', CH.left + w / 2, CH.top + h + 3);
+      ctx.save();
+      ctx.beginPath(); ctx.rect(CH.left - 2, CH.top - 2, w + 4, h + 4); ctx.clip();
+      for (const a of series) {
+        ctx.strokeStyle = a.style; ctx.fillStyle = a.style; ctx.lineWidth = a.width; ctx.setLineDash(a.dash || []); ctx.beginPath();
+        let pen = false, prev = -2;
+        drift.steps.forEach((s, k) => {
+          const v = a.v[k];
+          if (!isFinite(v)) { pen = false; return; }
+          // A gap in the audited steps (a full forward) breaks the line.
+          if (pen && s === prev + 1) ctx.lineTo(xs(s), ys(v)); else ctx.moveTo(xs(s), ys(v));
+          if (!pen || s !== prev + 1) ctx.fillRect(xs(s) - a.width / 2, ys(v) - a.width / 2, a.width, a.width);  // lone points show
+          pen = true; prev = s;
+        });
+        ctx.stroke();
+      }
+      ctx.restore();
+      ctx.setLineDash([]);
+      const x = Math.round(xs(state.step)) + 0.5;
+      ctx.strokeStyle = '#dc2626'; ctx.lineWidth = 1; ctx.beginPath(); ctx.moveTo(x, CH.top); ctx.lineTo(x, CH.top + h); ctx.stroke();
+      const cur = ka >= 0 ? series[series.length - 1].v[ka] : NaN;
+      if (isFinite(cur)) { ctx.fillStyle = '#dc2626'; ctx.beginPath(); ctx.arc(xs(state.step), ys(cur), 3, 0, 2 * Math.PI); ctx.fill(); }
+      chart.val.textContent = ka >= 0 ? `step ${state.step}: ${fmtSmall(cur)}` : '';
+    }
+    const who = `layer ${layer}, ${state.head < 0 ? 'mean over heads' : 'head ' + state.head}`;
+    $('drift-title').textContent = who;
+    const fmt = fmtSmall;
+    let text;
+    if (ka >= 0) {
+      text = `step ${state.step} (${who}): JS ${fmt(driftAt(ka, layer, 'js_mean'))} · L1 ${fmt(driftAt(ka, layer, 'l1_mean'))} (max ${fmt(driftAt(ka, layer, 'l1_max'))})` +
+        ` · argmax ${drift.argmax_agree[ka] ?? '?'}/${drift.argmax_rows[ka] ?? '?'} rows agree · logits max |Δ| ${fmt(drift.logits_max_abs[ka] ?? NaN)}`;
+    } else {
+      const rec = stepRecord(state.step);
+      text = `step ${state.step} was not audited` + (rec && rec.kind === 'full' ? ' (a full forward: nothing came from the cache)' : '');
+    }
+    $('drift-readout').textContent = text;
   }
 
   // ==========================================================================================
@@ -990,6 +1347,12 @@
       'stored heads': cap.map_heads, 'stored query rows': `${rowBegin}–${rowEnd - 1}`, dtype: cap.dtype, 'maps in this page': mapsLine,
       'size cap': `--max-mb ${e.max_mb}`,
     };
+    if (hasCache) {
+      const c = meta.cache || {};
+      capture.cache = `${cacheMode}${c.parallel_threshold !== null && c.parallel_threshold !== undefined ? ` · parallel threshold ${c.parallel_threshold}` : ''}` +
+        `${c.refresh ? ` · refresh every ${c.refresh}` : ''}${c.audit ? ' · audited' : ''}`;
+      capture['stored rows per step'] = 'the rows each step recomputed (the others are hatched in the heatmap)';
+    }
     $('run-info').innerHTML =
       `<div><h3>Prompt</h3><pre>${esc(meta.prompt)}</pre>` +
       (meta.prompt_text && meta.prompt_text !== meta.prompt ? `<details><summary class="hint">as the model saw it (chat template)</summary><pre>${esc(meta.prompt_text)}</pre></details>` : '') +
@@ -1002,8 +1365,37 @@
     const p = meta.params || {};
     $('subtitle').textContent = [cfg.model_type, cfg.n_layers !== undefined ? `${cfg.n_layers} layers × ${cfg.n_heads} heads` : '',
       `prompt ${P} + generated ${L - P} tokens`, `${meta.T} steps`, p.block_length ? `blocks of ${p.block_length}` : '',
+      hasCache ? `${cacheMode} cache` : '', p.parallel_threshold !== null && p.parallel_threshold !== undefined ? `threshold ${p.parallel_threshold}` : '',
       p.remasking, p.seed !== undefined ? `seed ${p.seed}` : '', meta.created].filter(Boolean).join(' · ');
     $('foot').textContent = `${meta.generator || 'dlmscope'} · ${meta.manifest}`;
+  }
+
+  // The cache's legends and summaries (a run with cached or threshold decoding).
+  function renderCacheInfo() {
+    const esc = (x) => String(x).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
+    const counts = {};
+    for (const k of sched.kind) counts[k] = (counts[k] || 0) + 1;
+    const sw = (colour) => `<span class="sw" style="background:${colour}"></span>`;
+    // Steps per block: may differ from block to block (threshold decoding).
+    if (blocks.length) {
+      const varies = new Set(blocks.map((b) => blockSteps(b.block))).size > 1;
+      $('decode-blocks').innerHTML = `Steps per block${varies ? ' (they vary: the schedule depends on the confidences)' : ''}: ` +
+        blocks.map((b) => `<span class="blk">block ${b.block}: ${blockSteps(b.block)} steps</span>`).join(' · ') +
+        (hasCache ? `. Band on the left: each step’s forward, ${Object.entries(counts).map(([k, n]) => `${sw(kindColour(k))}${n} ${esc(kindName(k))}`).join(' ')}.` : '.');
+    }
+    drawStepMarks();
+    if (!hasCache) return;
+    $('step-legend').hidden = false;
+    $('step-legend').innerHTML = Object.keys(counts).map((k) => `${sw(kindColour(k))}${esc(kindName(k))} forward`).join(' ') +
+      ' <span class="sw" style="background:#111827;width:3px"></span>block boundary';
+    const ramp = `linear-gradient(to right, ${ageColour(1)}, ${ageColour(maxAge)})`;
+    const th = meta.cache && meta.cache.parallel_threshold !== null && meta.cache.parallel_threshold !== undefined ? `, threshold ${meta.cache.parallel_threshold}` : '';
+    $('cache-legend').hidden = false;
+    $('cache-legend').innerHTML = `<b>${esc(cacheMode)} cache${esc(th)}</b>: <span class="sw sw-absent"></span>query row not recomputed at this step ` +
+      '(the forward computed no attention for it; its K/V come from the cache) · strip above the keys: ' +
+      `<span class="sw sw-ramp" style="background:${ramp}"></span>key read from the cache, age 1 … ${maxAge} step${maxAge === 1 ? '' : 's'} ` +
+      '(since the forward that computed it; hover for its step), no mark: computed in this forward.';
+    $('legend').insertAdjacentHTML('beforeend', ' <span class="sw sw-stale"></span>dotted line above: not recomputed in this step’s forward (cached).');
   }
 
   function redrawStep() { redrawAll(); }
@@ -1011,6 +1403,7 @@
     stepLabel();
     redrawHeat();
     redrawMetrics();
+    redrawDrift();
     drawDecode();
   }
 
@@ -1035,6 +1428,14 @@
     setupDecode();
     await loadStats();
     buildCharts();
+    try {
+      await loadDrift();
+    } catch (err) {
+      driftData = null;
+      showNotice(`The cache drift could not be read: ${err.message}`);
+    }
+    buildDrift();
+    renderCacheInfo();
     // Start at the middle layer (one with maps, when only some layers have them).
     state.li = Math.min(layers.length - 1, Math.floor(layers.length / 2));
     layerEl.value = String(state.li);
@@ -1044,7 +1445,7 @@
     markHeads();
     redrawAll();
     let resizeTimer = 0;
-    new ResizeObserver(() => { clearTimeout(resizeTimer); resizeTimer = setTimeout(() => { measured = null; drawHeatFrame(currentMapRef()); redrawMetrics(); drawDecode(); }, 60); })
+    new ResizeObserver(() => { clearTimeout(resizeTimer); resizeTimer = setTimeout(() => { measured = null; drawHeatFrame(currentMapRef()); redrawMetrics(); redrawDrift(); drawDecode(); drawStepMarks(); }, 60); })
       .observe(document.body);
     await new Promise((r) => requestAnimationFrame(r));
     document.body.dataset.ready = '1';
@@ -1057,10 +1458,23 @@
     async mapValues(msi, mli, mhi) {
       const m = await getMap(msi, mli, mhi);
       const out = new Float32Array(R * L);
-      for (let i = 0; i < out.length; i++) out[i] = m.lut[m.q[i]];
+      for (let i = 0; i < out.length; i++) out[i] = m.absent[Math.floor(i / L)] ? NaN : m.lut[m.q[i]];
       return out;
     },
+    // Rows (stored row index) of that map that are absent: not recomputed at its step.
+    async absentRows(msi, mli, mhi) {
+      const m = await getMap(msi, mli, mhi);
+      return Array.from(m.absent.keys()).filter((r) => m.absent[r]);
+    },
+    keyStepsAt(s) { const ks = keyStepsAt(s); return ks ? Array.from(ks) : null; },
+    keyStepsFromRecords(s) { const ks = keyStepsFromRecords(s); return ks ? Array.from(ks) : null; },
+    // The decoded cache audit, f16 → f32 [audited steps, layers, heads, stats] (null without one).
+    get driftValues() { return driftData ? Array.from(driftData) : null; },
+    forwardSummary,
+    blocks,
     get heatDraws() { return heatCount; },
+    // The heatmap's geometry in CSS pixels of #heat: plot origin, cell size, view, strip heights.
+    get heatGeometry() { const g = heatLayout; return g && { x0: g.x0, y0: g.y0, pw: g.pw, ph: g.ph, cell: g.cell, view: g.v, strip: g.strip, age: g.age }; },
   };
 
   start().catch((err) => {
