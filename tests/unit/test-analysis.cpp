@@ -526,7 +526,10 @@ RunReader cached_run(const std::string& name, const std::string& options) {
     const fs::path out = test::temp_dir("cached-" + name);
     const json meta = read_json_file(test::run_dir("t0") + "/meta.json");
     std::string ids;
-    for (const json& v : meta["fixture"]["prompt_ids"]) ids += (ids.empty() ? "" : ",") + std::to_string(v.get<int>());
+    for (const json& v : meta["fixture"]["prompt_ids"]) {
+        if (!ids.empty()) ids += ',';
+        ids += std::to_string(v.get<int>());
+    }
     const std::string cmd = fmt::format("'{}/dlmscope' generate --prompt-ids {} --model '{}' --gen-length 64 --block-length 16 "
                                         "--steps 32 {} --out '{}' -q > /dev/null",
                                         DLMSCOPE_BINARY_DIR, ids, test::tiny_checkpoint(), options, out.string());
