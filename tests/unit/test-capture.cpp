@@ -228,6 +228,45 @@ TEST(EngineApi, RecorderKeepsMapsPerStepAndLayer) {
     EXPECT_EQ(rec.maps().begin()->first.first, 7);
 }
 
+// The embedding API runs the cached modes; the recorder keeps only the rows a step recomputed.
+TEST(EngineApi, RecorderUnderADualCacheKeepsTheRecomputedRows) {
+    auto engine = Engine::load(test::tiny_checkpoint());
+    GenerateParams p = engine->default_params();
+    p.gen_length = 16;
+    p.block_length = 8;
+    p.steps = 8;
+    p.cache = CacheMode::dual;
+    const auto prompt = engine->encode_chat("Hi");
+    const int P = static_cast<int>(prompt.size());
+    CaptureSelection sel;
+    sel.parse_layers("0");
+    sel.parse_rows("generated");
+    AttentionRecorder rec(sel);
+    GenerateResult res;
+    {
+        auto h = engine->attach(rec);
+        res = engine->generate(prompt, p);
+    }
+    ASSERT_EQ(rec.maps().size(), res.steps.size());
+    for (const StepRecord& s : res.steps) {
+        const AttentionRecorder::Map& m = rec.maps().at({s.step, 0});
+        if (s.kind == ForwardKind::full) {
+            EXPECT_EQ(m.row_begin, P);  // the selection's generated rows, all recomputed
+            EXPECT_EQ(m.queries, p.gen_length);
+        } else {
+            EXPECT_EQ(s.kind, ForwardKind::dual);
+            EXPECT_EQ(m.row_begin, s.row_begin);  // the block only
+            EXPECT_EQ(m.queries, p.block_length);
+        }
+        ASSERT_EQ(static_cast<int>(m.key_step.size()), m.keys);
+        for (int j = 0; j < m.keys; ++j) {
+            const bool fresh = j >= s.row_begin && j < s.row_end;
+            if (fresh) EXPECT_EQ(m.key_step[j], s.step);
+            else EXPECT_LT(m.key_step[j], s.step);
+        }
+    }
+}
+
 // ---- captured run vs the official attention (t0: steps 0, 15, 31) ------------------------------
 
 struct CapturedRun {

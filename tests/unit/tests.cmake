@@ -7,3 +7,4 @@ target_include_directories(test-analysis PRIVATE ${PROJECT_SOURCE_DIR})
 add_dependencies(test-analysis dlmscope)  # the cached-run tests capture with the real binary
 dlmscope_add_test(NAME test-render SOURCES unit/test-render.cpp LABELS unit LIBS dlmscope_render PkgConfig::CAIRO)
 add_dependencies(test-render dlmscope)  # the tests capture their runs with the real binary
+dlmscope_add_test(NAME test-sampler SOURCES unit/test-sampler.cpp LABELS unit)
