@@ -16,10 +16,7 @@
 # threshold speedups are meaningful on the trained bundled model only.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BUILD_DIR="${BUILD_DIR:-$ROOT/build-bench}"
-CACHE="${BENCH_CACHE:-$BUILD_DIR/bench-models}"
-JOBS="${JOBS:-2}"
+source "$(dirname "${BASH_SOURCE[0]}")/bench-common.sh"
 WITH_8B=0
 for a in "$@"; do
   case "$a" in
@@ -28,16 +25,7 @@ for a in "$@"; do
   esac
 done
 
-cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD_DIR" -j "$JOBS" --target dlmscope dlmscope-make-checkpoint dlmscope-bench-cache >/dev/null
-
-preset() {  # the index is written last: its presence marks a complete checkpoint
-  local dir="$CACHE/mmada-$1"
-  if [ ! -f "$dir/model.safetensors.index.json" ]; then
-    "$BUILD_DIR/tools/dlmscope-make-checkpoint" --preset "$1" "$dir" >&2
-  fi
-  echo "$dir"
-}
+bench_build dlmscope dlmscope-make-checkpoint dlmscope-bench-cache
 
 BENCH="$BUILD_DIR/bench/dlmscope-bench-cache"
 echo "== bundled model (f32)"

@@ -16,10 +16,7 @@
 # Run it on a quiet machine: other load on the cores lowers every figure (the load average is printed).
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BUILD_DIR="${BUILD_DIR:-$ROOT/build-bench}"
-CACHE="${BENCH_CACHE:-$BUILD_DIR/bench-models}"
-JOBS="${JOBS:-2}"
+source "$(dirname "${BASH_SOURCE[0]}")/bench-common.sh"
 WITH_8B=0
 WITH_GENERATE=0
 ARGS=()
@@ -31,17 +28,7 @@ for a in "$@"; do
   esac
 done
 
-cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD_DIR" -j "$JOBS" --target dlmscope dlmscope-make-checkpoint dlmscope-bench-forward dlmscope-bench >/dev/null
-
-# The index is written last, so its presence marks a complete checkpoint.
-preset() {
-  local dir="$CACHE/mmada-$1"
-  if [ ! -f "$dir/model.safetensors.index.json" ]; then
-    "$BUILD_DIR/tools/dlmscope-make-checkpoint" --preset "$1" "$dir" >&2
-  fi
-  echo "$dir"
-}
+bench_build dlmscope dlmscope-make-checkpoint dlmscope-bench-forward dlmscope-bench
 
 BENCH="$BUILD_DIR/bench/dlmscope-bench-forward"
 "$BENCH" "$(preset 100m)" "$(preset 1b)" --canvas 160 "${ARGS[@]}"

@@ -58,37 +58,24 @@ struct RowSums {
 __attribute__((target_clones("avx2", "default"))) RowSums row_sums(const float* p, const float* w0, const float* w1,
                                                                       const float* w2, int L) {
     v8f ent{}, mx{}, sq{}, m0{}, m1{}, m2{};
+    // Eight keys from j on; the last group zero-padded (0 adds nothing to any sum, 0·ln 0 is 0).
+    const auto add = [&](int j, int n) __attribute__((always_inline)) {
+        v8f v{}, a{}, b{}, c{}, lv;
+        std::memcpy(&v, p + j, sizeof(float) * n);
+        std::memcpy(&a, w0 + j, sizeof(float) * n);
+        std::memcpy(&b, w1 + j, sizeof(float) * n);
+        std::memcpy(&c, w2 + j, sizeof(float) * n);
+        log8(v, lv);
+        ent -= v * lv;
+        mx = v > mx ? v : mx;
+        sq += v * v;
+        m0 += v * a;
+        m1 += v * b;
+        m2 += v * c;
+    };
     int j = 0;
-    for (; j + 8 <= L; j += 8) {
-        v8f v, a, b, c;
-        std::memcpy(&v, p + j, sizeof v);
-        std::memcpy(&a, w0 + j, sizeof a);
-        std::memcpy(&b, w1 + j, sizeof b);
-        std::memcpy(&c, w2 + j, sizeof c);
-        v8f lv;
-        log8(v, lv);
-        ent -= v * lv;
-        mx = v > mx ? v : mx;
-        sq += v * v;
-        m0 += v * a;
-        m1 += v * b;
-        m2 += v * c;
-    }
-    if (j < L) {  // the tail, zero-padded (0 adds nothing to any sum, and 0·ln 0 is taken as 0)
-        v8f v{}, a{}, b{}, c{};
-        std::memcpy(&v, p + j, sizeof(float) * (L - j));
-        std::memcpy(&a, w0 + j, sizeof(float) * (L - j));
-        std::memcpy(&b, w1 + j, sizeof(float) * (L - j));
-        std::memcpy(&c, w2 + j, sizeof(float) * (L - j));
-        v8f lv;
-        log8(v, lv);
-        ent -= v * lv;
-        mx = v > mx ? v : mx;
-        sq += v * v;
-        m0 += v * a;
-        m1 += v * b;
-        m2 += v * c;
-    }
+    for (; j + 8 <= L; j += 8) add(j, 8);
+    if (j < L) add(j, L - j);
     RowSums r{0.0f, 0.0f, 0.0f, {0.0f, 0.0f, 0.0f}};
     for (int k = 0; k < 8; ++k) {
         r.ent += ent[k];

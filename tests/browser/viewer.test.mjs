@@ -125,34 +125,7 @@ function readMember(npzPath, member) {
 
 // The `attn` member of a step's .npz, read here without dlmscope (stored zip + .npy, f16/f32).
 function readAttn(npzPath) {
-  const b = fs.readFileSync(npzPath);
-  let eocd = b.length - 22;
-  while (eocd >= 0 && b.readUInt32LE(eocd) !== 0x06054b50) eocd--;
-  const n = b.readUInt16LE(eocd + 10);
-  let p = b.readUInt32LE(eocd + 16);
-  for (let k = 0; k < n; k++) {
-    const size = b.readUInt32LE(p + 20), nlen = b.readUInt16LE(p + 28), xlen = b.readUInt16LE(p + 30), clen = b.readUInt16LE(p + 32);
-    const loff = b.readUInt32LE(p + 42), name = b.toString('latin1', p + 46, p + 46 + nlen);
-    p += 46 + nlen + xlen + clen;
-    if (name !== 'attn.npy') continue;
-    const data = loff + 30 + b.readUInt16LE(loff + 26) + b.readUInt16LE(loff + 28);
-    const npy = b.subarray(data, data + size);
-    const hlen = npy[6] === 1 ? npy.readUInt16LE(8) : npy.readUInt32LE(8);
-    const hstart = npy[6] === 1 ? 10 : 12;
-    const header = npy.toString('latin1', hstart, hstart + hlen);
-    const shape = header.match(/'shape': \(([^)]*)\)/)[1].split(',').filter((x) => x.trim()).map(Number);
-    const body = npy.subarray(hstart + hlen);
-    const f16 = header.includes("'<f2'");
-    const count = shape.reduce((a, x) => a * x, 1);
-    const out = new Float32Array(count);
-    for (let i = 0; i < count; i++) {
-      if (!f16) { out[i] = body.readFloatLE(4 * i); continue; }
-      const h = body.readUInt16LE(2 * i), e = (h >> 10) & 31, m = h & 1023;
-      out[i] = (h & 0x8000 ? -1 : 1) * (e === 0 ? m * 2 ** -24 : (1 + m / 1024) * 2 ** (e - 15));
-    }
-    return { shape, data: out };
-  }
-  throw new Error(`${npzPath} has no attn member`);
+  return readMember(npzPath, 'attn.npy');
 }
 
 async function setStepAndWait(page, step) {
