@@ -1,5 +1,7 @@
 #include "capture/stats.h"
 
+#include <xmmintrin.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -94,6 +96,11 @@ void head_stats(const float* P, int q0, int n_q, int L, std::span<const uint8_t>
                 std::array<float, kNumRowSets * kNumStats>& out) {
     std::array<double, kNumRowSets * kNumStats> sum{};
     std::array<int, kNumRowSets> count{};
+    // Softmax rows are full of subnormal probabilities (and p·p underflows to them); each such
+    // operand costs a microcode assist (~100 cycles on Intel). Their share of any sum is below 1e-36,
+    // so flush them to zero here (FTZ and DAZ), restoring the caller's mode after.
+    const unsigned csr = _mm_getcsr();
+    _mm_setcsr(csr | 0x8040u);
     thread_local std::vector<float> w;  // the three key-class indicator rows
     w.assign(static_cast<size_t>(3) * L, 0.0f);
     for (int j = 0; j < L; ++j) w[static_cast<size_t>(key_class[j]) * L + j] = 1.0f;
@@ -112,6 +119,7 @@ void head_stats(const float* P, int q0, int n_q, int L, std::span<const uint8_t>
             for (int s = 0; s < kNumStats; ++s) sum[r * kNumStats + s] += row[s];
         }
     }
+    _mm_setcsr(csr);
     for (int r = 0; r < kNumRowSets; ++r)
         for (int s = 0; s < kNumStats; ++s)
             out[r * kNumStats + s] = count[r] ? static_cast<float>(sum[r * kNumStats + s] / count[r])
