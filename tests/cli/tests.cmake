@@ -68,8 +68,6 @@ dlmscope_cli_test(bad-cache-audit-without-cache fail "cache_audit needs a cache"
     -- ${_cli_bin} generate --prompt-ids ${_cli_t0_ids} --model ${_cli_tiny} ${_cli_t0_args} --cache-audit --save-history --out ${_cli_work}/audit-none -q)
 dlmscope_cli_test(bad-cache-mode fail "--cache" "bogus"
     -- ${_cli_bin} generate --prompt-ids ${_cli_t0_ids} --model ${_cli_tiny} ${_cli_t0_args} --cache bogus -q)
-dlmscope_cli_test(generate-dual-threshold quiet "an"
-    -- ${_cli_bin} generate --prompt-ids ${_cli_t0_ids} --model ${_cli_tiny} ${_cli_t0_args} --cache dual --parallel-threshold 0.2 -q)
 dlmscope_cli_test(bad-prompt-ids fail "--prompt-ids" "'x'"
     -- ${_cli_bin} generate --prompt-ids 282,x,198 --model ${_cli_tiny} ${_cli_t0_args} -q)
 dlmscope_cli_test(bad-prompt-ids-negative fail "--prompt-ids" "'-5'"
