@@ -4,6 +4,7 @@
 #include "capture/run-writer.h"
 #include "capture/stats.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "core/half.h"
 #include "core/npy.h"
 
@@ -217,10 +218,14 @@ RunReader RunReader::open_manifest(const std::string& manifest_path) {
     std::map<int, json> attn_of;
     for (const json& e : arrays) {
         const std::string kind = e.value("kind", "");
+        // Every indexed file must lie inside the run (whatever reads it later: steps, history, audit).
+        if (e.is_object() && e.contains("file") && e["file"].is_string())
+            path_inside(r.root_, e["file"].get<std::string>(), p, fmt::format("the \"file\" of an arrays entry (kind '{}')", kind));
         if (kind != "stats" && kind != "attention" && kind != "canvas" && kind != "key_step") continue;
         const int step = need_int(e, "step", p, "arrays[].");
         StepIndex& s = by_step[step];
-        const std::string file = (fs::path(r.root_) / need(e, "file", p, "arrays[].").get<std::string>()).string();
+        const std::string file = path_inside(r.root_, need(e, "file", p, "arrays[].").get<std::string>(), p,
+                                             fmt::format("step {}'s \"file\"", step));
         if (!s.file.empty() && s.file != file)
             fail("{}: step {} is indexed in two files ({} and {})", p, step, s.file, file);
         s.file = file;
@@ -415,18 +420,19 @@ StepCapture RunReader::load_step(size_t k) const {
 namespace {
 
 // The file of the first "arrays" entry of `kind`, or "" when none.
-std::string indexed_file(const json& m, const std::string& root, const std::string& kind) {
+std::string indexed_file(const json& m, const std::string& root, const std::string& manifest, const std::string& kind) {
     for (const json& e : m.value("arrays", json::array()))
-        if (e.value("kind", "") == kind && e.contains("file")) return (fs::path(root) / e["file"].get<std::string>()).string();
+        if (e.value("kind", "") == kind && e.contains("file") && e["file"].is_string())
+            return path_inside(root, e["file"].get<std::string>(), manifest, fmt::format("the {} array's \"file\"", kind));
     return "";
 }
 
 }  // namespace
 
-bool RunReader::has_cache_drift() const { return !indexed_file(m_, root_, "cache_drift").empty(); }
+bool RunReader::has_cache_drift() const { return !indexed_file(m_, root_, path_, "cache_drift").empty(); }
 
 CacheDrift RunReader::load_cache_drift() const {
-    const std::string file = indexed_file(m_, root_, "cache_drift"), steps_file = indexed_file(m_, root_, "cache_drift_steps");
+    const std::string file = indexed_file(m_, root_, path_, "cache_drift"), steps_file = indexed_file(m_, root_, path_, "cache_drift_steps");
     if (file.empty() || steps_file.empty())
         fail("{}: the run holds no cache audit (generate with --cache prefix|dual and --cache-audit)", path_);
     const NpyArray a = read_npy(file), st = read_npy(steps_file);

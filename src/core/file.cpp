@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <initializer_list>
 
 namespace dlmscope {
@@ -40,6 +41,18 @@ void write_file_atomic(const std::string& path, std::initializer_list<ConstBuffe
         std::remove(tmp.c_str());
         fail("cannot rename {} to {}: {}", tmp, path, std::strerror(err));
     }
+}
+
+std::string path_inside(const std::string& dir, const std::string& name, const std::string& source, const std::string& what) {
+    namespace fs = std::filesystem;
+    const fs::path p(name);
+    if (name.empty()) fail("{}: {} is an empty path", source, what);
+    if (p.is_absolute() || p.has_root_name() || p.has_root_directory())
+        fail("{}: {} is the absolute path '{}'; only paths inside {} are read", source, what, name, dir);
+    const fs::path norm = p.lexically_normal();
+    if (!norm.empty() && *norm.begin() == "..")
+        fail("{}: {} '{}' leaves {} (../); only paths inside it are read", source, what, name, dir);
+    return (fs::path(dir) / norm).string();
 }
 
 }  // namespace dlmscope

@@ -111,6 +111,11 @@ def main():
 
     # index and shapes
     case("missing-tensor").edit_json(INDEX, lambda j: j["weight_map"].pop(K1))
+    # shard names that leave the model directory (the absolute one exists); and a directory of
+    # symlinks to files elsewhere, as the Hugging Face cache lays out a snapshot, which must load
+    case("index-escape").edit_json(INDEX, lambda j: j["weight_map"].__setitem__(K1, "../" + SHARD2))
+    case("index-absolute").edit_json(INDEX, lambda j: j["weight_map"].__setitem__(K1, os.path.join(os.path.abspath(tiny), SHARD2)))
+    case("symlinked-snapshot")
 
     def reshape(h, d):
         h[Q0]["shape"] = [32, 128]

@@ -135,6 +135,14 @@ if(Python3_Interpreter_FOUND)
         -- ${_cli_bin} inspect ${_w}/config-weight-tying)
     dlmscope_cli_test(bad-prompt-too-long fail "prompt (39 tokens)" "gen_length (64)" "max_sequence_length 40"
         -- ${_gen} --model ${_w}/short-context)
+    # Shard names in the index are data: leaving the model directory is refused, symlinks are not.
+    dlmscope_cli_test(bad-index-escape fail "${_w}/index-escape/model.safetensors.index.json"
+        "weight_map['model.transformer.blocks.1.k_proj.weight'] '../model-00002-of-00002.safetensors' leaves"
+        -- ${_gen} --model ${_w}/index-escape)
+    dlmscope_cli_test(bad-index-absolute fail "${_w}/index-absolute/model.safetensors.index.json" "is the absolute path"
+        -- ${_gen} --model ${_w}/index-absolute)
+    dlmscope_cli_test(inspect-symlinked-snapshot ok "BF16: 21 tensors, 147776 parameters"
+        -- ${_cli_bin} inspect ${_w}/symlinked-snapshot)
     dlmscope_cli_test(bad-tokenizer-json fail "${_w}/tokenizer-malformed/tokenizer.json"
         -- ${_gen} --model ${_w}/tokenizer-malformed)
     dlmscope_cli_test(bad-model-path-unreadable --skip-if-root fail "${_w}/locked"

@@ -437,6 +437,35 @@ TEST_F(BadRun, MissingArraysFile) {
     EXPECT_FALSE(fs::exists(dir / "out" / "report.json"));
 }
 
+// Paths in a manifest are data, not permission: an array file outside the run is refused, even one
+// that exists; a file inside reached through a symlink stays allowed.
+TEST_F(BadRun, ArrayFileOutsideTheRun) {
+    const fs::path outside = dir / "outside.npz";
+    fs::copy_file(step_file(1), outside);
+    edit_manifest([](json& m) {
+        for (json& a : m["arrays"])
+            if (a.value("step", -1) == 1) a["file"] = "../outside.npz";
+    });
+    std::string msg = analyse();
+    EXPECT_THAT(msg, HasSubstr("'../outside.npz' leaves"));
+    EXPECT_THAT(msg, HasSubstr(manifest.filename().string()));
+    edit_manifest([&](json& m) {
+        for (json& a : m["arrays"])
+            if (a.value("step", -1) == 1) a["file"] = outside.string();
+    });
+    msg = analyse();
+    EXPECT_THAT(msg, HasSubstr("is the absolute path"));
+    EXPECT_FALSE(fs::exists(dir / "out" / "report.json"));
+    // The step's archive itself a symlink to a file elsewhere: read as before.
+    edit_manifest([](json& m) {
+        for (json& a : m["arrays"])
+            if (a.value("step", -1) == 1) a["file"] = "generation_with_attention/step_00001.npz";
+    });
+    fs::remove(step_file(1));
+    fs::create_symlink(outside, step_file(1));
+    EXPECT_EQ(analyse(), "(no error)");
+}
+
 TEST_F(BadRun, TruncatedNpz) {
     fs::resize_file(step_file(1), fs::file_size(step_file(1)) / 2);
     const std::string msg = analyse();

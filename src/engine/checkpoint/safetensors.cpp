@@ -1,6 +1,7 @@
 #include "engine/checkpoint/safetensors.h"
 
 #include "core/error.h"
+#include "core/file.h"
 #include "core/json.h"
 
 #include <algorithm>
@@ -95,6 +96,7 @@ SafetensorsCheckpoint::SafetensorsCheckpoint(const std::string& dir) : dir_(dir)
             fail("{}: missing key 'weight_map'", index_path.string());
         for (const auto& [tensor, file] : idx["weight_map"].items()) {
             if (!file.is_string()) fail("{}: weight_map['{}'] is not a file name", index_path.string(), tensor);
+            path_inside(dir, file.get<std::string>(), index_path.string(), fmt::format("weight_map['{}']", tensor));
             index_[tensor] = file.get<std::string>();
             if (std::find(names.begin(), names.end(), file.get<std::string>()) == names.end()) names.push_back(file.get<std::string>());
         }
