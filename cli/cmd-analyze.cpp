@@ -22,6 +22,7 @@ struct AnalyzeArgs {
     analysis::AnalyzeOptions opt;
     bool verbose = false;
     bool no_visualizations = false;
+    std::vector<std::string> formats = {"png"};
 };
 
 int run_analyze(AnalyzeArgs& a) {
@@ -43,14 +44,20 @@ int run_analyze(AnalyzeArgs& a) {
     ro.max_tokens = std::min(a.opt.max_tokens, 64);
     if (a.opt.max_layers > 0) ro.max_layers = a.opt.max_layers;
     ro.warn = log.warn;
-    const std::vector<std::string> figures = render::render_default_set(run, ro, (fs::path(a.opt.output) / "figures").string());
+    // The whole default set in each format asked for (names differ by extension only).
+    std::vector<std::string> figures;
+    for (const std::string& f : a.formats) {
+        ro.format = render::parse_format(f);
+        const std::vector<std::string> set = render::render_default_set(run, ro, (fs::path(a.opt.output) / "figures").string());
+        figures.insert(figures.end(), set.begin(), set.end());
+    }
     render::ViewerOptions vo;
     const std::string viewer_path = (fs::path(a.opt.output) / "viewer.html").string();
     const render::ViewerResult vr = render::write_viewer(run, vo, viewer_path);
     json report = read_json_file(r.report_path);
     json rel = json::array();
     for (const std::string& f : figures) rel.push_back(fs::relative(f, a.opt.output).string());
-    report["visualizations"] = {{"figures", rel}, {"viewer", "viewer.html"}, {"viewer_bytes", fs::file_size(viewer_path)},
+    report["visualizations"] = {{"figures", rel}, {"formats", a.formats}, {"viewer", "viewer.html"}, {"viewer_bytes", fs::file_size(viewer_path)},
                                 {"viewer_notes", vr.notes}};
     write_json_file(r.report_path, report);
     fmt::print("figures  {} ({} files)\nviewer   {} ({:.1f} MB)\n", (fs::path(a.opt.output) / "figures").string(), figures.size(),
@@ -78,6 +85,9 @@ Runner add_analyze(CLI::App& app) {
     cmd->add_option("--max-tokens,--max_tokens", a->opt.max_tokens,
                     "Tokens listed in each token-influence ranking (and the rollout's prompt ranking)")
         ->default_val(100)->check(CLI::NonNegativeNumber);
+    cmd->add_option("--format,-f", a->formats,
+                    "Formats of the default figure set: png, svg, pdf; several at once as png,svg,pdf (default png)")
+        ->delimiter(',')->check(CLI::IsMember({"png", "svg", "pdf"}))->default_str("png");
     cmd->add_flag("--verbose,-v", a->verbose, "Print each step as it is analysed");
     cmd->add_flag("--no-visualizations,--no_visualizations", a->no_visualizations,
                   "Do not draw the figures or write the viewer (report.json and metrics.csv only)");

@@ -321,7 +321,7 @@ check(all(d["step"] == m["commit_step"][d["position"]] for d in repD["diffusion"
 
 # ---- run F: prefix cache, every head f32, audited: provenance and drift through the files ------------
 runF = generate("runF", "--cache", "prefix", "--cache-audit", "--capture-heads", "all", "--capture-dtype", "f32")
-outF, _ = analyze(runF, "outF")
+outF, _ = analyze(runF, "outF", "--format", "svg,pdf")
 mF = json.load(open(os.path.join(runF, "generation_with_attention.json")))
 repF = json.load(open(os.path.join(outF, "report.json")))
 _, tableF = read_csv(os.path.join(outF, "metrics.csv"))
@@ -378,6 +378,12 @@ for r in drows:
     close([float(r["l1_mean"]), float(r["js_mean"]), float(r["l1_max"])],
           [drift[k, layer, :, 0].mean(), drift[k, layer, :, 2].mean(), drift[k, layer, :, 1].max()], f"drift step {r['step']} layer {layer}")
 check(repF["cache"]["drift"]["available"] and repF["cache"]["mode"] == "prefix", "report cache section")
+# --format svg,pdf: the whole default set in each format, listed in the report (the drift figure too).
+vis = repF["visualizations"]
+stems = {os.path.splitext(f)[0] for f in vis["figures"]}
+check(vis["formats"] == ["svg", "pdf"], f"formats {vis['formats']}")
+check(sorted(vis["figures"]) == sorted([s + e for s in stems for e in (".svg", ".pdf")]), "each figure in both formats")
+check("figures/cache_drift" in stems and all(os.path.getsize(os.path.join(outF, f)) > 0 for f in vis["figures"]), "drift figure, files written")
 
 # ---- bad inputs through the CLI ---------------------------------------------------------------------
 def fails(what, run, *needles):
