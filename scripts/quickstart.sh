@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-bash scripts/build.sh
+# The CLI alone: tests and benchmarks are the test command's (scripts/test.sh builds everything).
+TARGETS=dlmscope bash scripts/build.sh
 OUT=${OUT:-logs}
 ANALYSIS=${ANALYSIS:-attention_analysis}
 PROMPT=${PROMPT:-Tell me a fortune about computers.}

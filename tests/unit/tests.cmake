@@ -9,3 +9,11 @@ add_dependencies(test-analysis dlmscope)  # the cached-run tests capture with th
 dlmscope_add_test(NAME test-render SOURCES unit/test-render.cpp LABELS unit LIBS dlmscope_render PkgConfig::CAIRO)
 add_dependencies(test-render dlmscope)  # the tests capture their runs with the real binary
 dlmscope_add_test(NAME test-sampler SOURCES unit/test-sampler.cpp LABELS unit)
+
+# Module boundaries (docs/architecture.md): the engine never includes capture, analysis or render;
+# analysis and render never include the engine.
+find_package(Python3 COMPONENTS Interpreter)
+if(Python3_Interpreter_FOUND)
+    add_test(NAME layering COMMAND ${Python3_EXECUTABLE} ${PROJECT_SOURCE_DIR}/tests/layering.py ${PROJECT_SOURCE_DIR})
+    set_tests_properties(layering PROPERTIES LABELS unit)
+endif()
