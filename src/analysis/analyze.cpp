@@ -265,18 +265,7 @@ void Analysis::setup() {
     result_.layers = layers_;
 }
 
-const float* Analysis::mean_map(const StepCapture& s, int li) {
-    if (run_.map_heads() == MapHeads::mean) return s.map(li, 0);
-    const size_t per = static_cast<size_t>(re_ - rb_) * L_;
-    mean_buf_.assign(per, 0.0f);
-    for (int h = 0; h < s.stored_heads; ++h) {
-        const float* src = s.map(li, h);
-        for (size_t x = 0; x < per; ++x) mean_buf_[x] += src[x];
-    }
-    const float inv = 1.0f / static_cast<float>(s.stored_heads);
-    for (float& v : mean_buf_) v *= inv;
-    return mean_buf_.data();
-}
+const float* Analysis::mean_map(const StepCapture& s, int li) { return s.head_mean(li, mean_buf_); }
 
 // Without commit_step in the manifest: a position masked at step s and not at step s + 1 was
 // committed at step s (exact only for consecutive captured steps).

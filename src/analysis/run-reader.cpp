@@ -132,6 +132,20 @@ const float* StepCapture::map(int layer_index, int stored_head) const {
     return maps.data() + (static_cast<size_t>(layer_index) * stored_heads + stored_head) * per;
 }
 
+const float* StepCapture::head_mean(int layer_index, std::vector<float>& buf) const {
+    DLM_ASSERT(stored_heads > 0);
+    if (stored_heads == 1) return map(layer_index, 0);
+    const size_t per = static_cast<size_t>(row_end - row_begin) * canvas_length;
+    buf.assign(per, 0.0f);
+    for (int h = 0; h < stored_heads; ++h) {
+        const float* src = map(layer_index, h);
+        for (size_t x = 0; x < per; ++x) buf[x] += src[x];
+    }
+    const float inv = 1.0f / static_cast<float>(stored_heads);
+    for (float& v : buf) v *= inv;
+    return buf.data();
+}
+
 RunReader RunReader::open(const std::string& input) {
     const fs::path in(input);
     if (!fs::exists(in)) fail("input {} does not exist (pass a run manifest or the run directory that holds it)", input);

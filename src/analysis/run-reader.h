@@ -62,6 +62,10 @@ struct StepCapture {
     // The stored rows of one (layer index, stored head), [R × L].
     const float* map(int layer_index, int stored_head) const;
     bool row_recomputed(int pos) const { return pos >= query_begin && pos < query_end; }
+    // The mean over the stored heads of one layer, [R × L] (rows not recomputed stay NaN): the stored
+    // map itself when one head is stored (the capture's head mean), else computed into `buf`. The
+    // one definition analysis, figures and viewer use.
+    const float* head_mean(int layer_index, std::vector<float>& buf) const;
 };
 
 // The cache audit of a run (--cache-audit): cached vs exact attention per audited step.

@@ -603,19 +603,8 @@ std::vector<MapBlob> ViewerWriter::encode_step(const analysis::StepCapture& s, c
         const auto [li, entry] = which[t];
         const int stored = stored_index(entry);
         std::vector<float> mean;
-        const float* src;
-        if (stored >= 0) {
-            src = s.map(li, stored);
-        } else {  // the mean over all stored heads (the run stores every head)
-            mean.assign(n, 0.0f);
-            for (int h = 0; h < s.stored_heads; ++h) {
-                const float* p = s.map(li, h);
-                for (size_t i = 0; i < n; ++i) mean[i] += p[i];
-            }
-            const float inv = 1.0f / static_cast<float>(s.stored_heads);
-            for (float& v : mean) v *= inv;
-            src = mean.data();
-        }
+        // A stored head, or the mean over all stored heads (the run stores every head).
+        const float* src = stored >= 0 ? s.map(li, stored) : s.head_mean(li, mean);
         std::vector<uint8_t> q(n);
         out[t].log_max = detail::quantise_log(src, n, q.data());  // NaN (rows not recomputed) → code 0 …
         const std::vector<uint8_t> absent = detail::absent_rows(src, R_, L_);  // … marked absent by their filter byte

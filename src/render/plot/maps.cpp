@@ -71,21 +71,18 @@ MapSlice slice_map(const analysis::RunReader& run, const analysis::StepCapture& 
     DLM_ASSERT(q.begin >= s.row_begin && q.end <= s.row_end && k.begin >= 0 && k.end <= s.canvas_length);
     MapSlice out{q, k, std::vector<float>(static_cast<size_t>(q.size()) * k.size(), 0.0f)};
     const int L = s.canvas_length;
-    auto add = [&](int stored, float weight) {
-        const float* m = s.map(layer_index, stored);
-        for (int i = 0; i < q.size(); ++i) {
-            const float* row = m + static_cast<size_t>(q.begin + i - s.row_begin) * L + k.begin;
-            float* dst = out.values.data() + static_cast<size_t>(i) * k.size();
-            for (int j = 0; j < k.size(); ++j) dst[j] += weight * row[j];
-        }
-    };
-    if (run.map_heads() == MapHeads::mean) {
-        add(0, 1.0f);
-    } else if (head >= 0) {
+    // One stored head, or the mean over the stored heads (the capture's head mean when it stored that).
+    std::vector<float> mean;
+    const float* m;
+    if (head >= 0) {  // check_head refused a head of a mean-only run
         const std::vector<int> list = stored_head_list(run);
-        add(static_cast<int>(std::find(list.begin(), list.end(), head) - list.begin()), 1.0f);
+        m = s.map(layer_index, static_cast<int>(std::find(list.begin(), list.end(), head) - list.begin()));
     } else {
-        for (int h = 0; h < s.stored_heads; ++h) add(h, 1.0f / static_cast<float>(s.stored_heads));
+        m = s.head_mean(layer_index, mean);
+    }
+    for (int i = 0; i < q.size(); ++i) {
+        const float* row = m + static_cast<size_t>(q.begin + i - s.row_begin) * L + k.begin;
+        std::copy(row, row + k.size(), out.values.begin() + static_cast<std::ptrdiff_t>(i) * k.size());
     }
     for (int i = q.begin; i < q.end; ++i) out.recomputed.push_back(s.row_recomputed(i) ? 1 : 0);
     for (int j = 0; j < L && j < static_cast<int>(s.key_step.size()); ++j) {
