@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """CLI checks that need to read what `dlmscope generate --save-history` wrote.
 
-    check-run.py generate DLMSCOPE MODEL FIXTURE_RUN OUT [--old-spellings | --text | --backend=NAME]
+    check-run.py generate DLMSCOPE MODEL FIXTURE_RUN OUT [--old-spellings | --text | --backend=NAME |
+                                                         --native-weights | --model-from-env]
         Runs the fixture run's generation through the real binary (prompt ids from meta.json, or
         with --text the fixture's question through the default chat template), then checks: exit
         0, nothing on stderr (-q), stdout is the fixture's decoded text, and the manifest
@@ -9,7 +10,8 @@
         generated_ids and prompt_ids == meta.json's prompt ids.
         --old-spellings uses --prompt_ids --gen_length --block_length --cfg_scale --save_history.
         --backend=NAME runs on that kernel backend (f32 precision) and checks the manifest names it;
-        exit 77 (a CTest skip) when this CPU cannot run it.
+        exit 77 (a CTest skip) when this CPU cannot run it. --native-weights keeps the weights in their
+        stored dtype (--weights native); --model-from-env gives the model through $DLMSCOPE_MODEL.
 
     check-run.py fast DLMSCOPE MODEL FAST_RUN OUT
         Runs a Fast-dLLM fixture run (fixtures/fast-dllm-tiny/runs/NAME) through the binary with its
@@ -56,7 +58,14 @@ def generate(dlmscope, model, run, out, variant):
     prompt_ids = meta["fixture"]["prompt_ids"]
     ids = ",".join(str(i) for i in prompt_ids)
     old = variant == "--old-spellings"
-    cmd = [dlmscope, "generate", "--model", model]
+    env = dict(os.environ)
+    if variant == "--model-from-env":
+        cmd = [dlmscope, "generate"]
+        env["DLMSCOPE_MODEL"] = model
+    else:
+        cmd = [dlmscope, "generate", "--model", model]
+    if variant == "--native-weights":
+        cmd += ["--weights", "native"]
     if variant == "--text":
         cmd += [meta["fixture"]["question"]]
     else:
@@ -75,7 +84,7 @@ def generate(dlmscope, model, run, out, variant):
         "--out", out, "-q",
     ]
     print("running:", " ".join(cmd))
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     stdout, stderr = p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
     print("exit status:", p.returncode)
     print("stderr:", stderr)

@@ -40,14 +40,8 @@ dlmscope_cli_test(generate-help ok "--gen-length" "--block-length" "--steps" "--
 dlmscope_cli_test(version ok "dlmscope" -- ${_cli_bin} --version)
 dlmscope_cli_test(inspect ok "parameters     147776" "BF16: 21 tensors, 147776 parameters" "layers         2"
     "model-00001-of-00002.safetensors" -- ${_cli_bin} inspect ${_cli_tiny})
-dlmscope_cli_test(generate-quiet quiet "an"
-    -- ${_cli_bin} generate --prompt-ids ${_cli_t0_ids} --model ${_cli_tiny} ${_cli_t0_args} -q)
-dlmscope_cli_test(generate-reference-backend quiet "an"
-    -- ${_cli_bin} generate --prompt-ids ${_cli_t0_ids} --model ${_cli_tiny} ${_cli_t0_args} --backend reference -q)
-dlmscope_cli_test(generate-native-weights quiet "an"
-    -- ${_cli_bin} generate --prompt-ids ${_cli_t0_ids} --model ${_cli_tiny} ${_cli_t0_args} --weights native -q)
-dlmscope_cli_test(generate-model-from-env quiet "an"
-    -- env DLMSCOPE_MODEL=${_cli_tiny} ${_cli_bin} generate --prompt-ids ${_cli_t0_ids} ${_cli_t0_args} -q)
+# generate -q on the t0 fixture, its stdout against the fixture's text: cli-generate-t0* below
+# (every backend, native weights, the model from $DLMSCOPE_MODEL).
 
 # ---- bad input: one line on stderr naming the file, key or value; non-zero exit ---------------
 set(_gen ${_cli_bin} generate --prompt-ids ${_cli_t0_ids} ${_cli_t0_args} -q)
@@ -155,7 +149,12 @@ if(Python3_Interpreter_FOUND)
         COMMAND ${_run} generate ${_cli_bin} ${_cli_tiny} ${_cli_t0} ${_w}/t0-old-spellings --old-spellings)
     add_test(NAME cli-generate-t0-text-prompt
         COMMAND ${_run} generate ${_cli_bin} ${_cli_tiny} ${_cli_t0} ${_w}/t0-text --text)
-    set_tests_properties(cli-generate-t0 cli-generate-t0-old-spellings cli-generate-t0-text-prompt PROPERTIES
+    add_test(NAME cli-generate-t0-native-weights
+        COMMAND ${_run} generate ${_cli_bin} ${_cli_tiny} ${_cli_t0} ${_w}/t0-native --native-weights)
+    add_test(NAME cli-generate-t0-model-from-env
+        COMMAND ${_run} generate ${_cli_bin} ${_cli_tiny} ${_cli_t0} ${_w}/t0-env --model-from-env)
+    set_tests_properties(cli-generate-t0 cli-generate-t0-old-spellings cli-generate-t0-text-prompt
+        cli-generate-t0-native-weights cli-generate-t0-model-from-env PROPERTIES
         LABELS cli TIMEOUT 120 FIXTURES_REQUIRED dlmscope_cli_work)
     set_tests_properties(cli-generate-t0 PROPERTIES FIXTURES_SETUP dlmscope_cli_t0_run)
     # Every backend reproduces the official run token for token at f32 (skipped where the CPU lacks it).
