@@ -123,6 +123,30 @@ TEST(Schedule, CachedBlocksTakeThePredictedSteps) {
     }
 }
 
+// A mask token inside the prompt is a candidate where the step computes its row (full forwards),
+// as in Fast-dLLM, never asked of a cached step that does not compute it.
+TEST(Schedule, AMaskInThePromptUnderACache) {
+    const test::RunFixture r = test::load_run("t0");
+    std::vector<int32_t> prompt = r.prompt;
+    prompt[5] = r.params.mask_id;
+    for (CacheMode mode : {CacheMode::prefix, CacheMode::dual}) {
+        GenerateParams p = r.params;
+        p.cache = mode;
+        SeededNoise n1(0), n2(0);
+        const GenerateResult fast = generate(test::tiny_model(), prompt, p, n1);
+        p.cache_oracle = true;
+        const GenerateResult slow = generate(test::tiny_model(), prompt, p, n2);
+        EXPECT_EQ(fast.history, slow.history) << cache_mode_name(mode);
+        for (const StepRecord& s : fast.steps)
+            for (int pos : s.positions) {
+                if (pos < static_cast<int>(prompt.size())) {
+                    EXPECT_EQ(s.kind, ForwardKind::full) << "step " << s.step;
+                }
+            }
+        EXPECT_EQ(fast.steps_per_block, std::vector<int>(4, 8)) << "the schedule bounds every block";
+    }
+}
+
 TEST(Schedule, CacheModeNames) {
     for (CacheMode m : {CacheMode::none, CacheMode::prefix, CacheMode::dual}) EXPECT_EQ(parse_cache_mode(cache_mode_name(m)), m);
     EXPECT_STREQ(forward_kind_name(ForwardKind::dual), "dual");

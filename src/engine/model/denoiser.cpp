@@ -2,6 +2,8 @@
 
 #include "core/error.h"
 
+#include <tuple>
+
 namespace dlmscope {
 
 CacheMode parse_cache_mode(const std::string& s) {
@@ -35,6 +37,7 @@ namespace {
 class FullDenoiser final : public Denoiser {
 public:
     explicit FullDenoiser(const Model& m) : model_(m) {}
+    std::pair<int, int> rows(int, int, int, int L) const override { return {0, L}; }
     DenoiseInfo run(std::span<const int32_t> x, const DenoiseRequest& req, std::vector<float>& logits) override {
         ForwardOptions fo;
         fo.tap = req.tap;
@@ -65,15 +68,13 @@ public:
         fo.ctx = req.ctx;
         fo.logit_rows = req.logit_rows;
         fo.cache = &cache_;
-        const bool full = req.step_in_block == 0 || (refresh_ > 0 && req.step_in_block % refresh_ == 0);
         DenoiseInfo info;
-        if (full) {
+        if (full(req.step_in_block)) {
             fo.kv = KvUse::fill;
             info = {ForwardKind::full, 0, static_cast<int>(L), 0.0};
         } else {
             fo.kv = oracle_ ? KvUse::frozen : KvUse::reuse;
-            fo.row_begin = req.block_start;
-            fo.row_end = mode_ == CacheMode::prefix ? static_cast<int>(L) : req.block_end;
+            std::tie(fo.row_begin, fo.row_end) = rows(req.step_in_block, req.block_start, req.block_end, static_cast<int>(L));
             info = {mode_ == CacheMode::prefix ? ForwardKind::prefix : ForwardKind::dual, fo.row_begin, fo.row_end, 0.0};
         }
         state_.run(model_, x, fo, logits);
@@ -83,8 +84,15 @@ public:
         return info;
     }
     const KvCache* cache() const override { return &cache_; }
+    std::pair<int, int> rows(int step_in_block, int block_start, int block_end, int L) const override {
+        if (full(step_in_block)) return {0, L};
+        return {block_start, mode_ == CacheMode::prefix ? L : block_end};
+    }
 
 private:
+    // A block's first step, and every refresh-th, is a full forward that fills the cache.
+    bool full(int step_in_block) const { return step_in_block == 0 || (refresh_ > 0 && step_in_block % refresh_ == 0); }
+
     const Model& model_;
     CacheMode mode_;
     int refresh_;

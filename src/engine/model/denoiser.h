@@ -18,6 +18,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace dlmscope {
@@ -47,6 +48,9 @@ struct DenoiseInfo {
 class Denoiser {
 public:
     virtual ~Denoiser() = default;
+    // The canvas rows [begin, end) the step `step_in_block` of the block [block_start, block_end)
+    // computes on a canvas of L positions (logits can be asked for these only).
+    virtual std::pair<int, int> rows(int step_in_block, int block_start, int block_end, int L) const = 0;
     // Logits [logit_rows, V] of one step on canvas `x`.
     virtual DenoiseInfo run(std::span<const int32_t> x, const DenoiseRequest& req, std::vector<float>& logits) = 0;
     // The K/V cache, or null (full recompute).

@@ -51,9 +51,12 @@ GenerateResult generate(const Model& model, const std::vector<int32_t>& prompt, 
             res.history.insert(res.history.end(), x.begin(), x.end());
 
             // Only masked positions before the block end can be committed; everything else gets
-            // confidence -inf (spec 5.3 step 5), so only their logits are computed.
+            // confidence -inf (spec 5.3 step 5), so only their logits are computed. A cached step sees
+            // only the rows it recomputes (as Fast-dLLM's: a mask token inside the prompt is a
+            // candidate at full forwards only).
+            const int first_row = denoiser->rows(s, block_start, block_end, L).first;
             rows.clear();
-            for (int i = 0; i < block_end; ++i)
+            for (int i = first_row; i < block_end; ++i)
                 if (x[i] == p.mask_id) rows.push_back(i);
             const int R = static_cast<int>(rows.size());
             // A step with nothing left to commit still runs its forward, as the official loops do (the
@@ -130,8 +133,11 @@ GenerateResult generate(const Model& model, const std::vector<int32_t>& prompt, 
             res.steps.push_back(std::move(rec));
 
             // The plain sampler runs its S steps; threshold and cached decoding stop at the first step
-            // that leaves the block without a mask (a cached block after at least one cached forward).
-            const bool done = !(threshold || cached) ? s + 1 >= S : masks_in_block() == 0 && (!cached || s >= 1);
+            // that leaves the block without a mask (a cached block after at least one cached forward),
+            // a cached one with a fixed schedule at the latest when the schedule is spent (a mask in the
+            // prompt can take a block position's turn at a full forward).
+            const bool emptied = masks_in_block() == 0 && (!cached || s >= 1);
+            const bool done = threshold ? emptied : !cached ? s + 1 >= S : emptied || s + 1 >= std::max(S, 2);
             if (done) {
                 res.steps_per_block.push_back(s + 1);
                 ++step;
