@@ -1,8 +1,13 @@
-// Unit tests of src/core: resolving the paths that files name.
+// Unit tests of src/core (resolving the paths that files name) and of the tests' own tolerance
+// helpers, which must fail on NaN rather than pass it.
 #include "core/file.h"
 #include "support/fixtures.h"
 
 #include <gmock/gmock.h>
+#include <gtest/gtest-spi.h>
+
+#include <cmath>
+#include <limits>
 
 namespace dlmscope {
 namespace {
@@ -26,6 +31,19 @@ TEST(PathInside, RefusesAbsolutePathsAndEscapes) {
     EXPECT_THAT(message_of([] { path_inside("/m", "", "f", "k"); }), HasSubstr("empty path"));
     // Going down and back up stays inside.
     EXPECT_EQ(message_of([] { path_inside("/m", "a/../b", "f", "k"); }), "(no error)");
+}
+
+// A NaN (or Inf against Inf) in an output makes max_abs_diff NaN, which fails every
+// EXPECT_LT(max_abs_diff(...), tol); worse() folds differences without dropping a NaN.
+TEST(TestSupport, DifferencesFailOnNaN) {
+    const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+    EXPECT_EQ(test::max_abs_diff({1.0f, 2.0f}, {1.0f, 2.5f}), 0.5);
+    EXPECT_TRUE(std::isnan(test::max_abs_diff({1.0f, nan}, {1.0f, 2.0f})));
+    EXPECT_TRUE(std::isnan(test::max_abs_diff({inf}, {inf})));
+    EXPECT_TRUE(std::isnan(test::worse(0.1, std::nan(""))));
+    EXPECT_TRUE(std::isnan(test::worse(std::nan(""), 0.1)));
+    EXPECT_EQ(test::worse(0.1, 0.2), 0.2);
+    EXPECT_NONFATAL_FAILURE(EXPECT_LT(test::max_abs_diff({nan}, {0.0f}), 1e-5), "max_abs_diff");
 }
 
 }  // namespace
