@@ -30,9 +30,6 @@ using test::tiny_model;
 constexpr double kLogitTol = 2e-5;
 constexpr double kAttnTol = 5e-6;
 
-#define DLM_SKIP_UNAVAILABLE(backend_name) \
-    if (const auto why = test::unavailable_reason(backend_name)) GTEST_SKIP() << *why
-
 const std::vector<std::string> kFastRuns = {"prefix", "dual", "none-thr0.2", "prefix-thr0.2", "dual-thr0.2"};
 
 std::string fast_dir(const std::string& name) { return test::fixtures() + "/fast-dllm-tiny/runs/" + name; }
@@ -189,15 +186,8 @@ TEST_P(FastDllmParity, ForwardLogitsOfEveryComputedRow) {
     }
 }
 
-std::string param_name(const ::testing::TestParamInfo<std::tuple<std::string, std::string>>& info) {
-    std::string s = std::get<0>(info.param) + "_" + std::get<1>(info.param);
-    for (char& ch : s)
-        if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-    return s;
-}
-
 INSTANTIATE_TEST_SUITE_P(AllRuns, FastDllmParity, ::testing::Combine(::testing::ValuesIn(kFastRuns), ::testing::ValuesIn(backend_names())),
-                         param_name);
+                         test::run_backend_name);
 
 // ---- every cached mode against the slow oracle, on settings the fixture does not have ----------
 

@@ -30,10 +30,6 @@ constexpr double kLogitTol = 2e-5;
 constexpr double kHiddenTol = 2e-6;
 constexpr double kAttnTol = 2e-6;
 
-// Skips the test when this CPU cannot run the backend.
-#define DLM_SKIP_UNAVAILABLE(backend_name) \
-    if (const auto why = test::unavailable_reason(backend_name)) GTEST_SKIP() << *why
-
 // ---- forward pass: logits, hidden states, attention, RoPE at step 0 -----------------------------
 
 // Keeps every layer's probabilities of one forward.

@@ -8,6 +8,7 @@
 #include "support/fixtures.h"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <memory>
 #include <optional>
@@ -85,8 +86,13 @@ inline std::optional<std::string> unavailable_reason(const std::string& name) {
 // gtest name of a (run, backend) parameter: "t1_noise_avx512_bf16".
 inline std::string run_backend_name(const ::testing::TestParamInfo<std::tuple<std::string, std::string>>& info) {
     std::string n = std::get<0>(info.param) + "_" + std::get<1>(info.param);
-    std::replace(n.begin(), n.end(), '-', '_');
+    for (char& c : n)  // gtest names: letters, digits, underscores ("none-thr0.2", "avx512-bf16")
+        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
     return n;
 }
 
 }  // namespace dlmscope::test
+
+// Skips the test when this CPU cannot run the backend, saying why.
+#define DLM_SKIP_UNAVAILABLE(backend_name) \
+    if (const auto why = ::dlmscope::test::unavailable_reason(backend_name)) GTEST_SKIP() << *why

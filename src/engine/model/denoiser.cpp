@@ -1,6 +1,7 @@
 #include "engine/model/denoiser.h"
 
 #include "core/error.h"
+#include "engine/model/kv-cache.h"
 
 #include <tuple>
 
@@ -83,7 +84,6 @@ public:
                                    static_cast<int64_t>(logits.size()) / model_.config().output_width);
         return info;
     }
-    const KvCache* cache() const override { return &cache_; }
     std::pair<int, int> rows(int step_in_block, int block_start, int block_end, int L) const override {
         if (full(step_in_block)) return {0, L};
         return {block_start, mode_ == CacheMode::prefix ? L : block_end};

@@ -13,7 +13,6 @@
 
 #include "dlmscope/tap.h"
 #include "engine/model/forward.h"
-#include "engine/model/kv-cache.h"
 
 #include <memory>
 #include <span>
@@ -53,8 +52,6 @@ public:
     virtual std::pair<int, int> rows(int step_in_block, int block_start, int block_end, int L) const = 0;
     // Logits [logit_rows, V] of one step on canvas `x`.
     virtual DenoiseInfo run(std::span<const int32_t> x, const DenoiseRequest& req, std::vector<float>& logits) = 0;
-    // The K/V cache, or null (full recompute).
-    virtual const KvCache* cache() const { return nullptr; }
 };
 
 // The denoiser of a cache mode for canvases of `canvas_length` positions. `oracle`: cached steps

@@ -20,6 +20,7 @@ GenerateResult generate(const Model& model, const std::vector<int32_t>& prompt, 
     const int n_blocks = p.gen_length / p.block_length, S = p.steps / n_blocks;
     const bool cfg = p.cfg_scale > 0.0, threshold = p.parallel_threshold > 0.0, cached = p.cache != CacheMode::none;
     const bool audit = p.cache_audit && cached;
+    const int fixed_spb = fixed_steps_per_block(p);  // 0 when the schedule varies
 
     GenerateResult res;
     res.prompt = prompt;
@@ -72,7 +73,7 @@ GenerateResult generate(const Model& model, const std::vector<int32_t>& prompt, 
             rq.ctx.step = step;
             rq.ctx.block = b;
             rq.ctx.step_in_block = s;
-            rq.ctx.steps_per_block = fixed_steps_per_block(p);
+            rq.ctx.steps_per_block = fixed_spb;
             rq.ctx.prompt_length = P;
             rq.ctx.mask_id = p.mask_id;
             if (audit) {
