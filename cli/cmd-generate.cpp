@@ -1,20 +1,16 @@
 // `dlmscope generate "prompt"`: run the diffusion sampler and print the generated text;
 // with --save-history, write the run manifest and the per-step canvases.
-#include "capture/capture.h"
-#include "capture/run-writer.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/progress.h"
-#include "engine/kernels/kernels.h"
-#include "engine/sampler/diffusion.h"
-#include "engine/tokenizer/tokenizer.h"
+#include "dlmscope/engine.h"
+#include "dlmscope/run.h"
+#include "engine/kernels/backend.h"
 
 #include <fmt/format.h>
 
 #include <atomic>
 #include <csignal>
-#include <ctime>
-#include <filesystem>
 #include <memory>
 #include <sstream>
 
@@ -51,6 +47,7 @@ struct GenerateArgs {
     double parallel_threshold = 0.0;
     int cache_refresh = 0;
     bool cache_audit = false;
+    bool overwrite = false;
     bool quiet = false;
 };
 
@@ -79,225 +76,155 @@ std::vector<int32_t> parse_ids(const std::string& s) {
     return ids;
 }
 
-// The text a reader sees for one canvas token.
-std::string token_text(const Tokenizer& tok, int32_t id) {
-    if (id >= 0 && id < tok.size()) return tok.piece(id);
-    return fmt::format("<id:{}>", id);
-}
-
-int run_generate(const GenerateArgs& a) {
-    kernels::set_threads(a.threads);
-    const std::string model_dir = a.model.empty() ? default_model_dir() : a.model;
-    if (model_dir.empty()) fail("no model given: pass --model DIR or set DLMSCOPE_MODEL");
-    LoadOptions lo;
-    lo.weights = parse_weight_precision(a.weights);
-    lo.backend = a.backend == "fast" ? "auto" : a.backend;  // "fast": the old spelling of auto
-    lo.precision = kernels::parse_precision(a.precision);
-    auto model = Model::load(model_dir, lo);
-    const ModelConfig& c = model->config();
-    Tokenizer tok = Tokenizer::load(model_dir);
-
-    // Prompt: ids given directly, or text through the chat template.
-    ChatTemplate tmpl = ChatTemplate::none;
-    if (a.templ == "auto") tmpl = c.model_type == "llada" ? ChatTemplate::llada : ChatTemplate::mmada;
-    else tmpl = parse_chat_template(a.templ);
-    std::vector<int32_t> prompt;
-    std::string prompt_text;
-    if (!a.prompt_ids.empty()) {
-        if (!a.prompt.empty()) fail("give either a prompt or --prompt-ids, not both");
-        prompt = parse_ids(a.prompt_ids);
-        prompt_text = tok.decode(prompt, false);
-    } else {
-        if (a.prompt.empty()) fail("no prompt: pass a prompt text or --prompt-ids");
-        prompt_text = tok.apply_chat_template(a.prompt, tmpl);
-        prompt = tok.encode(prompt_text);
-    }
-
-    GenerateParams p;
+GenerateParams make_params(const GenerateArgs& a, const Engine& engine) {
+    GenerateParams p = engine.default_params();
     p.gen_length = a.gen_length;
     p.block_length = a.block_length;
     p.steps = a.steps;
     p.temperature = a.temperature;
     p.cfg_scale = a.cfg_scale;
     p.remasking = parse_remasking(a.remasking);
-    p.flavor = a.sampler == "auto" ? (c.model_type == "llada" ? SamplerFlavor::llada : SamplerFlavor::mmada)
-                                   : parse_sampler_flavor(a.sampler);
+    p.seed = a.seed;
+    if (a.sampler != "auto") p.flavor = parse_sampler_flavor(a.sampler);
     if (a.mask_id >= 0) p.mask_id = static_cast<int32_t>(a.mask_id);
-    else if (auto m = tok.token_to_id("<|mdm_mask|>")) p.mask_id = *m;
-    else p.mask_id = c.mask_token_id;
-    if (p.mask_id < 0) fail("{}: cannot tell the mask token (no <|mdm_mask|> in the tokenizer, no mask_token_id in config.json); pass --mask-id", model_dir);
     p.logits_eos_inf = a.logits_eos_inf;
     p.confidence_eos_eot_inf = a.confidence_eos_eot_inf;
-    p.eos_id = tok.token_to_id("<|endoftext|>").value_or(c.eos_token_id);
-    p.eot_id = tok.token_to_id("<|eot_id|>").value_or(-1);
     p.cache = parse_cache_mode(a.cache);
     p.parallel_threshold = a.parallel_threshold;
     p.cache_refresh = a.cache_refresh;
     p.cache_audit = a.cache_audit;
-    if (p.cache_audit && !(a.save_history || a.visualize_attention))
+    return p;
+}
+
+// The prompt: ids given directly, or text through the chat template.
+RunPrompt make_prompt(const GenerateArgs& a, const Engine& engine) {
+    RunPrompt pr;
+    if (!a.prompt_ids.empty()) {
+        if (!a.prompt.empty()) fail("give either a prompt or --prompt-ids, not both");
+        pr.ids = parse_ids(a.prompt_ids);
+        pr.rendered = engine.decode(pr.ids, false);
+        pr.template_name = "ids";
+        return pr;
+    }
+    if (a.prompt.empty()) fail("no prompt: pass a prompt text or --prompt-ids");
+    ChatTemplate tmpl = parse_chat_template(a.templ);
+    if (tmpl == ChatTemplate::automatic) tmpl = engine.info().model_type == "llada" ? ChatTemplate::llada : ChatTemplate::mmada;
+    pr.text = a.prompt;
+    pr.rendered = engine.apply_chat_template(a.prompt, tmpl);
+    pr.ids = engine.encode(pr.rendered);
+    pr.template_name = chat_template_name(tmpl);
+    return pr;
+}
+
+// Capture: --visualize-attention, or any --capture-* option, turns it on (and implies history).
+RunOptions make_run_options(const GenerateArgs& a) {
+    RunOptions o;
+    o.out_dir = a.out;
+    o.manifest = a.manifest;
+    o.existing = a.overwrite ? ExistingRun::overwrite : ExistingRun::refuse;
+    o.capture = a.visualize_attention || !a.capture_steps.empty() || !a.capture_layers.empty() || !a.capture_heads.empty() ||
+                !a.capture_rows.empty() || !a.capture_dtype.empty();
+    if (!a.capture_steps.empty()) o.selection.parse_steps(a.capture_steps);
+    if (!a.capture_layers.empty()) o.selection.parse_layers(a.capture_layers);
+    if (!a.capture_heads.empty()) o.selection.parse_heads(a.capture_heads);
+    if (!a.capture_rows.empty()) o.selection.parse_rows(a.capture_rows);
+    if (!a.capture_dtype.empty()) o.selection.parse_dtype(a.capture_dtype);
+    return o;
+}
+
+RunText text_of(const Engine& engine, const GenerateResult& res) {
+    RunText t;
+    t.text = engine.decode(generated_ids(res), true);
+    t.text_with_special = engine.decode(generated_ids(res), false);
+    for (int32_t id : res.canvas) t.pieces.push_back(engine.token_text(id));
+    return t;
+}
+
+// SIGINT/SIGTERM raise the cancel flag for the span of a generation; a file-size limit (ulimit -f)
+// must surface as a write error ("File too large"), not kill us.
+class SignalsCancel {
+public:
+    SignalsCancel() {
+        g_cancel.store(false);
+        std::signal(SIGINT, on_signal);
+        std::signal(SIGTERM, on_signal);
+        std::signal(SIGXFSZ, SIG_IGN);
+    }
+    ~SignalsCancel() {
+        std::signal(SIGINT, SIG_DFL);
+        std::signal(SIGTERM, SIG_DFL);
+    }
+    SignalsCancel(const SignalsCancel&) = delete;
+    SignalsCancel& operator=(const SignalsCancel&) = delete;
+};
+
+void print_summary(const GenerateResult& res) {
+    fmt::print(stderr, "dlmscope: {} steps, {} forwards in {:.2f}s ({:.1f} ms/forward, {:.1f} GFLOP/s)\n", res.steps.size(), res.forwards,
+               res.seconds, 1e3 * res.forward_seconds / std::max(res.forwards, 1), res.flops / 1e9 / std::max(res.forward_seconds, 1e-9));
+}
+
+int run_generate(const GenerateArgs& a) {
+    const std::string model_dir = a.model.empty() ? default_model_dir() : a.model;
+    if (model_dir.empty()) fail("no model given: pass --model DIR or set DLMSCOPE_MODEL");
+    LoadOptions lo;
+    lo.weights = parse_weight_precision(a.weights);
+    lo.backend = a.backend == "fast" ? "auto" : a.backend;  // "fast": the old spelling of auto
+    lo.precision = parse_precision(a.precision);
+    lo.threads = a.threads;
+    auto engine = Engine::load(model_dir, lo);
+    const ModelInfo& info = engine->info();
+
+    const RunPrompt prompt = make_prompt(a, *engine);
+    const GenerateParams p = make_params(a, *engine);
+    RunOptions ro = make_run_options(a);
+    const bool record = a.save_history || ro.capture;
+    if (p.cache_audit && !record)
         fail("--cache-audit records the drift into the run directory: add --save-history or --visualize-attention");
-    for (size_t i = 0; i < prompt.size(); ++i)
-        if (prompt[i] < 0 || prompt[i] >= c.output_width)
-            fail("prompt token id {} at position {} is outside the model's vocabulary (0..{})", prompt[i], i, c.output_width - 1);
-    validate_params(p, static_cast<int>(prompt.size()), c);
+    engine->validate(prompt.ids, p);
 
-    const int P = static_cast<int>(prompt.size()), L = P + p.gen_length;
-    json params = {{"gen_length", p.gen_length}, {"block_length", p.block_length}, {"steps", p.steps},
-                   {"temperature", p.temperature}, {"cfg_scale", p.cfg_scale}, {"remasking", remasking_name(p.remasking)},
-                   {"seed", a.seed}, {"mask_id", p.mask_id}, {"sampler", sampler_flavor_name(p.flavor)},
-                   {"template", a.prompt_ids.empty() ? (tmpl == ChatTemplate::llada ? "llada" : tmpl == ChatTemplate::mmada ? "mmada" : "none") : "ids"},
-                   {"logits_eos_inf", p.logits_eos_inf}, {"confidence_eos_eot_inf", p.confidence_eos_eot_inf},
-                   {"cache", cache_mode_name(p.cache)},
-                   {"parallel_threshold", p.parallel_threshold > 0.0 ? json(p.parallel_threshold) : json(nullptr)},
-                   {"cache_refresh", p.cache_refresh}, {"cache_audit", p.cache_audit},
-                   {"backend", model->backend().name()}, {"isa", model->backend().isa()},
-                   {"precision", kernels::precision_name(model->precision())}, {"threads", kernels::threads()}};
+    std::unique_ptr<RunRecorder> run;
+    if (record) run = std::make_unique<RunRecorder>(ro, info, p, prompt);
+    Engine::ObserverHandle capture;
+    if (run && run->tap()) capture = engine->attach(*run->tap());
 
-    // Capture: --visualize-attention, or any --capture-* option, turns it on (and implies history).
-    const bool capture = a.visualize_attention || !a.capture_steps.empty() || !a.capture_layers.empty() ||
-                         !a.capture_heads.empty() || !a.capture_rows.empty() || !a.capture_dtype.empty();
-    CaptureSelection sel;
-    if (!a.capture_steps.empty()) sel.parse_steps(a.capture_steps);
-    if (!a.capture_layers.empty()) sel.parse_layers(a.capture_layers);
-    if (!a.capture_heads.empty()) sel.parse_heads(a.capture_heads);
-    if (!a.capture_rows.empty()) sel.parse_rows(a.capture_rows);
-    if (!a.capture_dtype.empty()) sel.parse_dtype(a.capture_dtype);
-    const int n_blocks = p.gen_length / p.block_length;
-    CaptureLayout layout{c.n_layers, c.n_heads, max_steps(p), fixed_steps_per_block(p), P, L, p.mask_id};
-    if (capture) sel.validate(c.n_layers, c.n_heads, layout.steps, L);
-
-    std::unique_ptr<RunWriter> run;
-    if (a.save_history || capture) {
-        std::time_t now = std::time(nullptr);
-        char stamp[32];
-        std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-        json fields = {
-            {"created", stamp},
-            {"generator", "dlmscope 0.1.0"},
-            {"model", {{"path", std::filesystem::absolute(model_dir).string()},
-                       {"config", {{"model_type", c.model_type}, {"d_model", c.d_model}, {"n_layers", c.n_layers},
-                                   {"n_heads", c.n_heads}, {"n_kv_heads", c.n_kv_heads}, {"head_dim", c.head_dim},
-                                   {"mlp_hidden_size", c.mlp_hidden}, {"vocab_size", c.vocab_size},
-                                   {"embedding_size", c.output_width}, {"max_sequence_length", c.max_sequence_length},
-                                   {"n_params", c.n_params()}}}}},
-            {"params", params},
-            {"prompt", a.prompt},
-            {"prompt_text", prompt_text},
-            {"prompt_ids", prompt},
-            {"prompt_length", P},
-            {"canvas_length", L},
-            {"num_blocks", n_blocks},
-            // Fixed in advance for the plain sampler; null when it varies (threshold, cache): the
-            // steps' records and "block_steps" (written at the end) say what each block took.
-            {"steps_per_block", layout.steps_per_block > 0 ? json(layout.steps_per_block) : json(nullptr)},
-        };
-        run = std::make_unique<RunWriter>(a.out, a.manifest, std::move(fields));
-    }
-
-    std::unique_ptr<CaptureTap> tap;
-    if (capture) {
-        run->update({{"capture", {{"selection", sel.describe()}}}});
-        tap = std::make_unique<CaptureTap>(sel, layout, *run);
-    }
-
-    g_cancel.store(false);
-    std::signal(SIGINT, on_signal);
-    std::signal(SIGTERM, on_signal);
-    // A file-size limit (ulimit -f) must surface as a write error ("File too large"), not kill us.
-    std::signal(SIGXFSZ, SIG_IGN);
     if (!a.quiet)
-        fmt::print(stderr, "dlmscope: backend {} ({}), precision {}, {} threads\n", model->backend().name(), model->backend().isa(),
-                   kernels::precision_name(model->precision()), kernels::threads());
+        fmt::print(stderr, "dlmscope: backend {} ({}), precision {}, {} threads\n", info.backend, info.isa, info.precision, info.threads);
     // A variable schedule has no step count known in advance: the bar then counts committed positions.
-    const bool by_steps = layout.steps_per_block > 0;
-    Progress bar("generate", by_steps ? layout.steps : p.gen_length, !a.quiet);
+    const int fixed = fixed_steps_per_block(p);
+    Progress bar("generate", fixed > 0 ? max_steps(p) : p.gen_length, !a.quiet);
     int committed = 0;
-    SeededNoise noise(a.seed);
-    GenerateHooks hooks;
-    hooks.tap = tap.get();
-    hooks.cancel = &g_cancel;
-    hooks.on_step = [&](const StepRecord& r) {
+    GenerateCallbacks cb;
+    cb.cancel = &g_cancel;
+    cb.on_step = [&](const StepRecord& r) {
         committed += static_cast<int>(r.positions.size());
-        bar.update(by_steps ? r.step + 1 : committed, fmt::format("block {} step {}", r.block, r.step));
+        bar.update(fixed > 0 ? r.step + 1 : committed, fmt::format("block {} step {}", r.block, r.step));
     };
     GenerateResult res;
     try {
-        res = generate(*model, prompt, p, noise, hooks);
-        if (tap) tap->finish();
+        SignalsCancel signals;
+        res = engine->generate(prompt.ids, p, cb);
     } catch (const std::exception& e) {
         bar.finish();
-        json extra = json::object();
-        if (tap) {
-            tap->finish_quietly();  // every completed step stays on disk and indexed
-            extra["capture"] = tap->summary();
-        }
         if (run) {
-            const bool cancelled = dynamic_cast<const Cancelled*>(&e) != nullptr;
-            run->abort(cancelled ? "cancelled by signal before the run finished" : e.what(), extra);
+            run->abort(e);
             fmt::print(stderr, "dlmscope: the incomplete run is in {} (complete: false)\n", run->manifest_path());
         }
         throw;
     }
     bar.finish();
-    std::signal(SIGINT, SIG_DFL);
-    std::signal(SIGTERM, SIG_DFL);
 
-    const std::vector<int32_t> output(res.canvas.begin() + P, res.canvas.end());
-    const std::string text = tok.decode(output, true);
-    fmt::print("{}\n", text);
-
+    const RunText text = text_of(*engine, res);
+    fmt::print("{}\n", text.text);
     if (run) {
-        json steps = json::array();
-        std::vector<float> drift;    // [audited steps, n_layers, n_heads, kNumDriftStats]
-        std::vector<int32_t> drift_steps;
-        for (const StepRecord& r : res.steps) {
-            json rec = {{"step", r.step}, {"block", r.block}, {"step_in_block", r.step_in_block},
-                        {"kind", forward_kind_name(r.kind)}, {"rows", {r.row_begin, r.row_end}},
-                        {"positions", r.positions}, {"tokens", r.tokens}, {"confidences", r.confidences},
-                        {"forward_s", r.forward_seconds}};
-            if (r.audit.present) {
-                rec["audit"] = {{"logits_max_abs", r.audit.logits_max_abs}, {"argmax_agree", r.audit.argmax_agree},
-                                {"argmax_rows", r.audit.argmax_rows}};
-                drift.insert(drift.end(), r.audit.attn.begin(), r.audit.attn.end());
-                drift_steps.push_back(r.step);
-            }
-            steps.push_back(std::move(rec));
+        try {
+            run->finish(res, text);
+        } catch (const std::exception& e) {
+            run->abort(e);
+            throw;
         }
-        if (p.cache_audit) {
-            const int n = static_cast<int>(drift_steps.size());
-            run->write_array("cache_drift.npy", "<f4", {n, c.n_layers, c.n_heads, kNumDriftStats}, drift.data(), drift.size() * sizeof(float),
-                             {{"name", "cache_drift"}, {"kind", "cache_drift"}, {"axes", {"audited_step", "layer", "head", "stat"}},
-                              {"stat_names", kDriftStatNames},
-                              {"description", "cached vs exact attention of the recomputed rows, per audited (cached) step"}});
-            run->write_array("cache_drift_steps.npy", "<i4", {n}, drift_steps.data(), drift_steps.size() * sizeof(int32_t),
-                             {{"name", "cache_drift_steps"}, {"kind", "cache_drift_steps"},
-                              {"description", "the step of each row of cache_drift"}});
-        }
-        json pieces = json::array();
-        for (int32_t id : res.canvas) pieces.push_back(token_text(tok, id));
-        std::vector<int> commit_step(static_cast<size_t>(L), -1);
-        for (const StepRecord& r : res.steps)
-            for (int pos : r.positions) commit_step[pos] = r.step;
-        const int T = static_cast<int>(res.steps.size());
-        run->write_array("history.npy", "<i4", {T + 1, L}, res.history.data(), res.history.size() * sizeof(int32_t),
-                         {{"name", "history"}, {"kind", "history"},
-                          {"description", "row s = canvas before step s; last row = final canvas"}});
-        if (tap) run->update({{"capture", tap->summary()}});
-        run->finish({{"output_ids", output},
-                     {"text", text},
-                     {"text_with_special", tok.decode(output, false)},
-                     {"tokens", pieces},
-                     {"commit_step", commit_step},
-                     {"steps", steps},
-                     {"total_steps", T},
-                     {"block_steps", res.steps_per_block},
-                     {"timings", {{"generate_s", res.seconds}, {"forward_s", res.forward_seconds}, {"forwards", res.forwards},
-                                  {"audit_s", res.audit_seconds}, {"gflop", res.flops / 1e9}}}});
         if (!a.quiet) fmt::print(stderr, "dlmscope: run written to {}\n", run->manifest_path());
     }
-    if (!a.quiet)
-        fmt::print(stderr, "dlmscope: {} steps, {} forwards in {:.2f}s ({:.1f} ms/forward, {:.1f} GFLOP/s)\n", res.steps.size(), res.forwards,
-                   res.seconds, 1e3 * res.forward_seconds / std::max(res.forwards, 1), res.flops / 1e9 / std::max(res.forward_seconds, 1e-9));
+    if (!a.quiet) print_summary(res);
     return 0;
 }
 
@@ -344,7 +271,11 @@ Runner add_generate(CLI::App& app) {
     cmd->add_option("--capture-heads", a->capture_heads, "Maps to store: mean | all | 0,2,5 | none (statistics only)");
     cmd->add_option("--capture-rows", a->capture_rows, "Query rows to store: all | generated | A:B");
     cmd->add_option("--capture-dtype", a->capture_dtype, "Precision of stored maps: f16 | f32");
-    cmd->add_option("--out", a->out, "Run directory for --save-history")->default_val("logs");
+    cmd->add_option("--out", a->out,
+                    "Run directory for --save-history. A run already there under --manifest's name is kept and the "
+                    "command refuses to start, unless --overwrite")
+        ->default_val("logs");
+    cmd->add_flag("--overwrite", a->overwrite, "Replace the run already in --out under --manifest's name (its manifest and arrays)");
     cmd->add_option("--manifest", a->manifest, "Manifest file name inside --out")->default_val("generation_with_attention.json");
     cmd->add_option("--threads", a->threads, "Threads (0 = all cores)")->default_val(0)->check(CLI::NonNegativeNumber);
     std::vector<std::string> names = {"auto"};

@@ -35,8 +35,8 @@ int run_inspect(const InspectArgs& a) {
     lo.weights = parse_weight_precision(a.weights);
     lo.backend = a.backend;
     lo.precision = kernels::parse_precision(a.precision);
-    lo.prepare = false;  // the tensors are bound and checked; nothing is widened or packed
-    auto model = Model::load(a.model, lo);
+    // prepare = false: the tensors are bound and checked; nothing is widened or packed
+    auto model = Model::load(a.model, lo, /*prepare=*/false);
     const ModelConfig& c = model->config();
     const SafetensorsCheckpoint& ck = model->checkpoint();
     fmt::print("model          {}\n", a.model);

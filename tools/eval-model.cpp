@@ -95,10 +95,10 @@ int main(int argc, char** argv) {
         const json held = read_json_file(heldout_path);
         if (!held.contains("prompts") || !held["prompts"].is_array() || !held.contains("texts") || !held["texts"].is_array())
             fail("{}: expected arrays \"prompts\" and \"texts\"", heldout_path);
-        kernels::set_threads(threads);
-        auto engine = Engine::load(model_dir);
-        const Tokenizer& tok = engine->tokenizer();
-        const int width = engine->model().config().output_width;
+        LoadOptions lo;
+        lo.threads = threads;
+        auto engine = Engine::load(model_dir, lo);
+        const int width = engine->info().embedding_size, max_len = engine->info().max_sequence_length;
 
         GenerateParams p = engine->default_params();
         p.gen_length = gp.gen_length;
@@ -109,8 +109,7 @@ int main(int argc, char** argv) {
         for (const auto& pj : held["prompts"]) {
             const auto prompt = engine->encode_chat(pj.get<std::string>());
             const GenerateResult r = engine->generate(prompt, p);
-            const std::vector<int32_t> gen(r.canvas.begin() + static_cast<long>(prompt.size()), r.canvas.end());
-            const std::string text = tok.decode(gen, true);
+            const std::string text = engine->decode(generated_ids(r), true);
             size_t in_dict = 0;
             const auto ws = words_of(text);
             for (const auto& w : ws) in_dict += words.count(w);
@@ -129,13 +128,12 @@ int main(int argc, char** argv) {
         for (const auto& tj : held["texts"]) {
             if (used == max_texts) break;
             const std::string text = tj.get<std::string>();
-            std::vector<int32_t> ids = tok.encode(text);
+            std::vector<int32_t> ids = engine->encode(text);
             if (ids.empty()) continue;
-            if (static_cast<int>(ids.size()) > engine->model().config().max_sequence_length)
-                ids.resize(static_cast<size_t>(engine->model().config().max_sequence_length));
+            if (static_cast<int>(ids.size()) > max_len) ids.resize(static_cast<size_t>(max_len));
             ++used;
             n_tokens += ids.size();
-            n_bytes += tok.decode(ids, false).size();
+            n_bytes += engine->decode(ids, false).size();
             for (double rate : {0.15, 0.5, 0.85}) {
                 std::vector<int32_t> x = ids;
                 std::vector<int> masked;

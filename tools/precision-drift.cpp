@@ -95,9 +95,8 @@ PromptDrift measure(Engine& f32, Engine& bf16, const std::string& text, const Ge
     PromptDrift d;
     d.prompt = text;
     const std::vector<int32_t> prompt = f32.encode_chat(text);
-    const ModelConfig& c = f32.model().config();
-    validate_params(params, static_cast<int>(prompt.size()), c);
-    const int P = static_cast<int>(prompt.size()), G = params.gen_length, V = c.output_width;
+    f32.validate(prompt, params);
+    const int P = static_cast<int>(prompt.size()), G = params.gen_length, V = f32.info().embedding_size;
     d.prompt_length = P;
     d.gen_length = G;
 
@@ -130,9 +129,8 @@ PromptDrift measure(Engine& f32, Engine& bf16, const std::string& text, const Ge
     d.mean_js_bits = rows ? js_sum / static_cast<double>(rows) : 0.0;
 
     // (b) the whole greedy run with each precision.
-    SeededNoise noise_f32(42), noise_bf16(42);
-    const GenerateResult rf = f32.generate(prompt, params, 42, &noise_f32);
-    const GenerateResult rb = bf16.generate(prompt, params, 42, &noise_bf16);
+    const GenerateResult rf = f32.generate(prompt, params);
+    const GenerateResult rb = bf16.generate(prompt, params);
     for (int pos = P; pos < P + G; ++pos) d.tokens_same += rf.canvas[static_cast<size_t>(pos)] == rb.canvas[static_cast<size_t>(pos)];
     // history row s + 1 = the canvas after step s.
     const size_t L = static_cast<size_t>(P + G);
@@ -142,9 +140,8 @@ PromptDrift measure(Engine& f32, Engine& bf16, const std::string& text, const Ge
                         rb.history.begin() + static_cast<int64_t>(row)))
             d.first_diff_step = s;
     }
-    const auto generated = [&](const GenerateResult& r) { return std::vector<int32_t>(r.canvas.begin() + P, r.canvas.end()); };
-    d.text_f32 = f32.tokenizer().decode(generated(rf), true);
-    d.text_bf16 = bf16.tokenizer().decode(generated(rb), true);
+    d.text_f32 = f32.decode(generated_ids(rf), true);
+    d.text_bf16 = bf16.decode(generated_ids(rb), true);
     return d;
 }
 
@@ -228,12 +225,12 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
     if (prompts.empty()) prompts = kDefaultPrompts;
     try {
-        kernels::set_threads(threads);
         LoadOptions lo;
         lo.backend = backend;
-        lo.precision = kernels::Precision::f32;
+        lo.threads = threads;
+        lo.precision = Precision::f32;
         auto f32 = Engine::load(model_dir, lo);
-        lo.precision = kernels::Precision::bf16;
+        lo.precision = Precision::bf16;
         auto bf16 = Engine::load(model_dir, lo);
 
         GenerateParams params = f32->default_params();
@@ -247,11 +244,11 @@ int main(int argc, char** argv) {
         for (const std::string& p : prompts) rows.push_back(measure(*f32, *bf16, p, params));
         const PromptDrift worst = worst_of(rows);
 
-        const kernels::Backend& be = f32->model().backend();
+        const ModelInfo& be = f32->info();
         if (as_json) {
             json out = {{"model", model_dir},
-                        {"backend", be.name()},
-                        {"isa", be.isa()},
+                        {"backend", be.backend},
+                        {"isa", be.isa},
                         {"settings", {{"gen_length", params.gen_length}, {"steps", params.steps}, {"block_length", params.block_length},
                                       {"temperature", 0.0}, {"seed", 42}}},
                         {"prompts", json::array()}};
@@ -261,7 +258,7 @@ int main(int argc, char** argv) {
             out["worst"] = w;
             fmt::print("{}\n", out.dump(2));
         } else {
-            fmt::print("model {}  backend {} ({})  gen-length {}, steps {}, blocks of {}, greedy\n", model_dir, be.name(), be.isa(),
+            fmt::print("model {}  backend {} ({})  gen-length {}, steps {}, blocks of {}, greedy\n", model_dir, be.backend, be.isa,
                        params.gen_length, params.steps, params.block_length);
             fmt::print("bf16 against f32: step-0 logits, argmax and attention; final tokens of a whole run\n\n");
             print_table(rows, worst);

@@ -5,7 +5,7 @@
 // stream to disk with the CLI's --visualize-attention (src/capture/capture.h) instead.
 #pragma once
 
-#include "capture/selection.h"
+#include "dlmscope/selection.h"
 #include "dlmscope/tap.h"
 
 #include <map>

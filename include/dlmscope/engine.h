@@ -1,31 +1,46 @@
-// dlmscope: the embedding API — load a model, generate, and attach attention observers.
+// dlmscope: the embedding API — load a model, encode a prompt, generate, observe the attention.
 //
 //   #include <dlmscope/engine.h>
 //   #include <dlmscope/capture.h>
 //
-//   auto engine = dlmscope::Engine::load("models/mmada-tiny-random");
-//   dlmscope::AttentionRecorder rec;                 // keeps maps in memory, like the old AttentionHook
+//   auto engine = dlmscope::Engine::load("models/mmada-fortunes");   // throws dlmscope::Error
+//   dlmscope::GenerateParams p = engine->default_params();           // mask/eos ids, numerics by model_type
+//   p.gen_length = 64, p.block_length = 32, p.steps = 64;
+//   dlmscope::AttentionRecorder rec;              // keeps maps in memory, like the old AttentionHook
 //   {
-//       auto handle = engine->attach(rec);           // register; detached when `handle` goes away,
-//       auto ids = engine->encode_chat("Hi");        // also when generate() throws
-//       auto out = engine->generate(ids, engine->default_params());
-//       for (const auto& [key, map] : rec.maps()) ... // (step, layer) -> [heads, queries, keys]
-//   }                                                // remove
+//       auto handle = engine->attach(rec);        // detached when `handle` goes away, also on a throw
+//       auto out = engine->generate(engine->encode_chat("Hi"), p);
+//       std::string text = engine->decode(dlmscope::generated_ids(out));
+//       for (const auto& [key, map] : rec.maps()) ...   // (step, layer) -> [heads, queries, keys]
+//   }
 //
-// For forwards outside generate(), set_context(step, block) says what the observers are told.
-// Types below come from the engine's internal headers; those may change between versions.
+// The header is self-contained: it names no third-party type and no internal header. One Engine
+// runs one generation at a time (its methods are not reentrant); engines may live side by side.
+// To write a run directory (the CLI's --save-history), see dlmscope/run.h.
 #pragma once
 
+#include "dlmscope/error.h"
 #include "dlmscope/tap.h"
-#include "engine/model/model.h"
-#include "engine/sampler/diffusion.h"
-#include "engine/tokenizer/tokenizer.h"
+#include "dlmscope/types.h"
 
+#include <atomic>
+#include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 namespace dlmscope {
+
+// What generate() reports while it runs, and how to stop it.
+struct GenerateCallbacks {
+    // After every step, on the generating thread (progress, streaming, checking for Ctrl-C).
+    std::function<void(const StepRecord&)> on_step;
+    // Checked between steps; when it reads true, generate() throws Cancelled.
+    const std::atomic<bool>* cancel = nullptr;
+};
 
 class Engine {
 public:
@@ -33,17 +48,31 @@ public:
     Engine(const Engine&) = delete;
     Engine& operator=(const Engine&) = delete;
 
-    // Loads config, weights and tokenizer from a checkpoint directory. Throws Error.
+    // Loads config, weights and tokenizer from a Hugging Face checkpoint directory.
     static std::unique_ptr<Engine> load(const std::string& model_dir, const LoadOptions& opts = {});
 
-    const Model& model() const { return *model_; }
-    const Tokenizer& tokenizer() const { return tokenizer_; }
+    const ModelInfo& info() const;
 
-    // Renders `text` through the model's chat template (mmada/llada by model_type) and encodes it.
-    std::vector<int32_t> encode_chat(const std::string& text) const;
-    // Sampler defaults for this model: mask id from the tokenizer, flavour by model_type.
+    // --- text -------------------------------------------------------------------------------
+    // `tmpl` automatic picks the model's (llada for model_type "llada", else mmada).
+    std::string apply_chat_template(const std::string& text, ChatTemplate tmpl = ChatTemplate::automatic) const;
+    std::vector<int32_t> encode(const std::string& text) const;  // no template, special tokens recognised
+    std::vector<int32_t> encode_chat(const std::string& text, ChatTemplate tmpl = ChatTemplate::automatic) const;
+    std::string decode(std::span<const int32_t> ids, bool skip_special = true) const;
+    // The text a reader sees for one id (its BPE piece with bytes decoded), or "<id:N>" outside the vocabulary.
+    std::string token_text(int32_t id) const;
+    std::optional<int32_t> token_id(const std::string& token) const;
+
+    // --- generation ---------------------------------------------------------------------------
+    // Sampler defaults for this model: mask/eos/eot ids from the tokenizer, numerics by model_type.
     GenerateParams default_params() const;
+    // Throws Error naming the parameter (or the prompt id) that this model and prompt cannot take.
+    void validate(const std::vector<int32_t>& prompt, const GenerateParams& params) const;
+    // Runs the sampler; attached observers see every forward. Throws Error, or Cancelled.
+    GenerateResult generate(const std::vector<int32_t>& prompt, const GenerateParams& params,
+                            const GenerateCallbacks& callbacks = {});
 
+    // --- observers ------------------------------------------------------------------------------
     // RAII registration of an observer. Destroying the handle (or calling reset()) detaches it.
     class ObserverHandle {
     public:
@@ -64,29 +93,26 @@ public:
 
     // Registers `tap`; every forward of this engine reports to every attached observer.
     [[nodiscard]] ObserverHandle attach(AttentionTap& tap);
-    size_t observer_count() const { return observers_.size(); }
+    size_t observer_count() const;
 
-    // The step/block context reported to observers by forward().
+    // One forward of `tokens` outside generate(); returns logits [L, info().embedding_size].
+    // Observers are told the step/block of set_context (default -1).
     void set_context(int step, int block);
-
-    // One forward of `tokens`; returns logits [L, output_width].
     std::vector<float> forward(const std::vector<int32_t>& tokens);
 
-    // Runs the sampler; observers see every forward. `noise` defaults to SeededNoise(seed).
-    GenerateResult generate(const std::vector<int32_t>& prompt, const GenerateParams& params, uint64_t seed = 42,
-                            NoiseSource* noise = nullptr);
+    struct Impl;  // defined in src/engine/engine-impl.h (the tools and tests reach the model there)
+    Impl& impl() { return *impl_; }
+    const Impl& impl() const { return *impl_; }
 
 private:
-    Engine(std::unique_ptr<Model> m, Tokenizer t);
-    class Fanout;  // forwards tap calls to every attached observer
+    explicit Engine(std::unique_ptr<Impl> impl);
     void detach(AttentionTap* tap);
-
-    std::unique_ptr<Model> model_;
-    Tokenizer tokenizer_;
-    std::vector<AttentionTap*> observers_;
-    std::unique_ptr<Fanout> fanout_;
-    ForwardState state_;
-    TapContext context_;
+    std::unique_ptr<Impl> impl_;
 };
+
+// The generated part of a result's canvas (after the prompt).
+inline std::span<const int32_t> generated_ids(const GenerateResult& r) {
+    return std::span<const int32_t>(r.canvas).subspan(r.prompt.size());
+}
 
 }  // namespace dlmscope

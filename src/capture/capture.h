@@ -18,7 +18,7 @@
 #pragma once
 
 #include "capture/run-writer.h"
-#include "capture/selection.h"
+#include "dlmscope/selection.h"
 #include "dlmscope/tap.h"
 
 #include <condition_variable>

@@ -9,14 +9,63 @@ namespace fs = std::filesystem;
 
 namespace dlmscope {
 
-RunWriter::RunWriter(const std::string& out_dir, const std::string& manifest_name, json fields) {
+namespace {
+
+bool path_exists(const fs::path& p) {
+    std::error_code ec;
+    return fs::exists(fs::symlink_status(p, ec));
+}
+
+bool is_run_manifest(const fs::path& p) {
+    try {
+        const json j = read_json_file(p.string());
+        return j.is_object() && j.value("format", "") == kRunFormat;
+    } catch (const Error&) {
+        return false;
+    }
+}
+
+// Removes the old run at `manifest` / `arrays`: the manifest and the .npy/.npz files of its folder.
+void remove_run(const fs::path& manifest, const fs::path& arrays) {
+    if (path_exists(manifest) && !is_run_manifest(manifest))
+        fail("{} is not a dlmscope run manifest; it is never overwritten (choose another --out or --manifest)", manifest.string());
+    std::error_code ec;
+    if (fs::is_directory(arrays, ec))
+        for (const auto& e : fs::directory_iterator(arrays, ec)) {
+            const auto ext = e.path().extension();
+            if (e.is_regular_file() && (ext == ".npy" || ext == ".npz")) fs::remove(e.path(), ec);
+            if (ec) fail("cannot remove {} of the old run: {}", e.path().string(), ec.message());
+        }
+    fs::remove(manifest, ec);
+    if (ec) fail("cannot remove the old manifest {}: {}", manifest.string(), ec.message());
+}
+
+}  // namespace
+
+RunWriter::RunWriter(const std::string& out_dir, const std::string& manifest_name, json fields, ExistingRun existing) {
     if (manifest_name.empty() || manifest_name.find('/') != std::string::npos)
         fail("manifest name '{}' must be a plain file name", manifest_name);
     std::error_code ec;
     fs::create_directories(out_dir, ec);
     if (ec) fail("cannot create output directory {}: {}", out_dir, ec.message());
-    manifest_path_ = (fs::path(out_dir) / manifest_name).string();
-    array_rel_ = fs::path(manifest_name).stem().string();
+    fs::path name = manifest_name;
+    const auto taken = [&](const fs::path& n) { return path_exists(fs::path(out_dir) / n) || path_exists(fs::path(out_dir) / n.stem()); };
+    if (taken(name)) {
+        const fs::path old = fs::path(out_dir) / name;
+        switch (existing) {
+            case ExistingRun::refuse:
+                fail("{} already holds a run ({} or {}/); it is kept: choose another output directory or manifest name, or "
+                     "overwrite it (--overwrite)",
+                     out_dir, old.string(), (fs::path(out_dir) / name.stem()).string());
+            case ExistingRun::overwrite: remove_run(old, fs::path(out_dir) / name.stem()); break;
+            case ExistingRun::keep:
+                for (int i = 2; taken(name); ++i) name = fmt::format("{}-{}{}", fs::path(manifest_name).stem().string(), i,
+                                                                     fs::path(manifest_name).extension().string());
+                break;
+        }
+    }
+    manifest_path_ = (fs::path(out_dir) / name).string();
+    array_rel_ = name.stem().string();
     array_dir_ = (fs::path(out_dir) / array_rel_).string();
     fs::create_directories(array_dir_, ec);
     if (ec) fail("cannot create array directory {}: {}", array_dir_, ec.message());

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "core/json.h"
+#include "dlmscope/run.h"
 
 #include <chrono>
 #include <cstdint>
@@ -24,7 +25,9 @@ class RunWriter {
 public:
     // Creates OUT (and OUT/NAME/) and writes the initial manifest from `fields` with
     // complete = false. `manifest_name` is a file name such as "generation_with_attention.json".
-    RunWriter(const std::string& out_dir, const std::string& manifest_name, json fields);
+    // A run already there is refused, replaced or kept beside this one as `existing` says.
+    RunWriter(const std::string& out_dir, const std::string& manifest_name, json fields,
+              ExistingRun existing = ExistingRun::refuse);
 
     // Writes an array as OUT/NAME/<file> and indexes it. `entry` may carry kind/step/layer/heads.
     void write_array(const std::string& file, const std::string& descr, const std::vector<int64_t>& shape, const void* data,

@@ -1,4 +1,4 @@
-#include "capture/selection.h"
+#include "dlmscope/selection.h"
 
 #include "core/error.h"
 

@@ -1,9 +1,11 @@
 // dlmscope core: the one error type of the library and always-on assertions.
 //
-// Library code throws dlmscope::Error with a message that names the file, key or value
+// Library code throws dlmscope::Error (include/dlmscope/error.h) with a message that names the file, key or value
 // involved and, where useful, a hint. The CLI catches it at the top and turns it into one
 // line on stderr and a non-zero exit. DLM_ASSERT checks invariants and is never compiled out.
 #pragma once
+
+#include "dlmscope/error.h"
 
 #include <fmt/format.h>
 
@@ -12,18 +14,6 @@
 #include <utility>
 
 namespace dlmscope {
-
-// A user-facing failure: bad input, unreadable file, unsupported configuration.
-class Error : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
-};
-
-// Generation was stopped on request (SIGINT/SIGTERM); distinct from a failure.
-class Cancelled : public Error {
-public:
-    using Error::Error;
-};
 
 // Throws Error with a fmt-formatted message.
 template <typename... Args>

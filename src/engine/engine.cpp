@@ -1,61 +1,130 @@
-#include "dlmscope/engine.h"
+#include "engine/engine-impl.h"
 
 #include "core/error.h"
+#include "engine/kernels/kernels.h"
+#include "engine/kernels/team.h"
+#include "engine/sampler/diffusion.h"
 
 #include <algorithm>
+#include <filesystem>
 
 namespace dlmscope {
 
-// Forwards each tap call to every attached observer, in attachment order.
-class Engine::Fanout final : public AttentionTap {
-public:
-    explicit Fanout(const std::vector<AttentionTap*>& obs) : obs_(obs) {}
-    void on_forward_begin(const TapContext& ctx) override {
-        for (AttentionTap* t : obs_) t->on_forward_begin(ctx);
-    }
-    bool wants(const TapContext& ctx, int layer) override {
-        asked_.assign(obs_.size(), false);
-        bool any = false;
-        for (size_t i = 0; i < obs_.size(); ++i) any |= (asked_[i] = obs_[i]->wants(ctx, layer));
-        return any;
-    }
-    void on_attention(const TapContext& ctx, int layer, const AttentionProbs& p) override {
-        for (size_t i = 0; i < obs_.size(); ++i)
-            if (asked_[i]) obs_[i]->on_attention(ctx, layer, p);
-    }
-    void on_forward_end(const TapContext& ctx) override {
-        for (AttentionTap* t : obs_) t->on_forward_end(ctx);
-    }
+void ObserverFanout::on_forward_begin(const TapContext& ctx) {
+    for (AttentionTap* t : obs_) t->on_forward_begin(ctx);
+}
 
-private:
-    const std::vector<AttentionTap*>& obs_;
-    std::vector<bool> asked_;
-};
+bool ObserverFanout::wants(const TapContext& ctx, int layer) {
+    asked_.assign(obs_.size(), false);
+    bool any = false;
+    for (size_t i = 0; i < obs_.size(); ++i) any |= (asked_[i] = obs_[i]->wants(ctx, layer));
+    return any;
+}
 
-Engine::Engine(std::unique_ptr<Model> m, Tokenizer t)
-    : model_(std::move(m)), tokenizer_(std::move(t)), fanout_(std::make_unique<Fanout>(observers_)) {}
+void ObserverFanout::on_attention(const TapContext& ctx, int layer, const AttentionProbs& p) {
+    for (size_t i = 0; i < obs_.size(); ++i)
+        if (asked_[i]) obs_[i]->on_attention(ctx, layer, p);
+}
 
+void ObserverFanout::on_forward_end(const TapContext& ctx) {
+    for (AttentionTap* t : obs_) t->on_forward_end(ctx);
+}
+
+ChatTemplate Engine::Impl::resolve(ChatTemplate t) const {
+    if (t != ChatTemplate::automatic) return t;
+    return model->config().model_type == "llada" ? ChatTemplate::llada : ChatTemplate::mmada;
+}
+
+namespace {
+
+ModelInfo describe(const std::string& dir, const Model& m, const Tokenizer& tok) {
+    const ModelConfig& c = m.config();
+    ModelInfo i;
+    i.path = std::filesystem::absolute(dir).string();
+    i.model_type = c.model_type;
+    i.d_model = c.d_model, i.n_layers = c.n_layers, i.n_heads = c.n_heads, i.n_kv_heads = c.n_kv_heads;
+    i.head_dim = c.head_dim, i.mlp_hidden = c.mlp_hidden;
+    i.vocab_size = c.vocab_size, i.embedding_size = c.output_width, i.max_sequence_length = c.max_sequence_length;
+    i.n_params = c.n_params();
+    i.backend = m.backend().name(), i.isa = m.backend().isa();
+    i.precision = precision_name(m.precision());
+    i.threads = kernels::threads();
+    i.mask_id = tok.token_to_id("<|mdm_mask|>").value_or(c.mask_token_id);
+    i.eos_id = tok.token_to_id("<|endoftext|>").value_or(c.eos_token_id);
+    i.eot_id = tok.token_to_id("<|eot_id|>").value_or(-1);
+    return i;
+}
+
+}  // namespace
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Engine::~Engine() = default;
 
 std::unique_ptr<Engine> Engine::load(const std::string& model_dir, const LoadOptions& opts) {
-    auto m = Model::load(model_dir, opts);
-    Tokenizer t = Tokenizer::load(model_dir);
-    return std::unique_ptr<Engine>(new Engine(std::move(m), std::move(t)));
+    kernels::set_threads(opts.threads);
+    std::unique_ptr<Model> model;
+    {
+        kernels::BlasThreadsGuard blas;  // packing a weight may start the thread team
+        model = Model::load(model_dir, opts);
+    }
+    auto impl = std::make_unique<Impl>(std::move(model), Tokenizer::load(model_dir));
+    impl->info = describe(model_dir, *impl->model, impl->tokenizer);
+    return std::unique_ptr<Engine>(new Engine(std::move(impl)));
 }
 
-std::vector<int32_t> Engine::encode_chat(const std::string& text) const {
-    const ChatTemplate tmpl = model_->config().model_type == "llada" ? ChatTemplate::llada : ChatTemplate::mmada;
-    return tokenizer_.encode(tokenizer_.apply_chat_template(text, tmpl));
+const ModelInfo& Engine::info() const { return impl_->info; }
+
+std::string Engine::apply_chat_template(const std::string& text, ChatTemplate tmpl) const {
+    return impl_->tokenizer.apply_chat_template(text, impl_->resolve(tmpl));
 }
+
+std::vector<int32_t> Engine::encode(const std::string& text) const { return impl_->tokenizer.encode(text); }
+
+std::vector<int32_t> Engine::encode_chat(const std::string& text, ChatTemplate tmpl) const {
+    return impl_->tokenizer.encode(apply_chat_template(text, tmpl));
+}
+
+std::string Engine::decode(std::span<const int32_t> ids, bool skip_special) const {
+    return impl_->tokenizer.decode(std::vector<int32_t>(ids.begin(), ids.end()), skip_special);
+}
+
+std::string Engine::token_text(int32_t id) const {
+    if (id >= 0 && id < impl_->tokenizer.size()) return impl_->tokenizer.piece(id);
+    return fmt::format("<id:{}>", id);
+}
+
+std::optional<int32_t> Engine::token_id(const std::string& token) const { return impl_->tokenizer.token_to_id(token); }
 
 GenerateParams Engine::default_params() const {
     GenerateParams p;
-    const ModelConfig& c = model_->config();
-    p.mask_id = tokenizer_.token_to_id("<|mdm_mask|>").value_or(c.mask_token_id);
-    p.flavor = c.model_type == "llada" ? SamplerFlavor::llada : SamplerFlavor::mmada;
-    p.eos_id = tokenizer_.token_to_id("<|endoftext|>").value_or(c.eos_token_id);
-    p.eot_id = tokenizer_.token_to_id("<|eot_id|>").value_or(-1);
+    const ModelInfo& i = impl_->info;
+    p.mask_id = i.mask_id;
+    p.flavor = i.model_type == "llada" ? SamplerFlavor::llada : SamplerFlavor::mmada;
+    p.eos_id = i.eos_id;
+    p.eot_id = i.eot_id;
     return p;
+}
+
+void Engine::validate(const std::vector<int32_t>& prompt, const GenerateParams& params) const {
+    const ModelConfig& c = impl_->model->config();
+    if (params.mask_id < 0)
+        fail("{}: cannot tell the mask token (no <|mdm_mask|> in the tokenizer, no mask_token_id in config.json); set mask_id",
+             impl_->info.path);
+    for (size_t i = 0; i < prompt.size(); ++i)
+        if (prompt[i] < 0 || prompt[i] >= c.output_width)
+            fail("prompt token id {} at position {} is outside the model's vocabulary (0..{})", prompt[i], i, c.output_width - 1);
+    validate_params(params, static_cast<int>(prompt.size()), c);
+}
+
+GenerateResult Engine::generate(const std::vector<int32_t>& prompt, const GenerateParams& params, const GenerateCallbacks& callbacks) {
+    validate(prompt, params);
+    kernels::BlasThreadsGuard blas;
+    SeededNoise noise(params.seed);
+    GenerateHooks hooks;
+    hooks.tap = impl_->tap();
+    hooks.on_step = callbacks.on_step;
+    hooks.cancel = callbacks.cancel;
+    return dlmscope::generate(*impl_->model, prompt, params, noise, hooks);
 }
 
 Engine::ObserverHandle& Engine::ObserverHandle::operator=(ObserverHandle&& o) noexcept {
@@ -74,32 +143,36 @@ void Engine::ObserverHandle::reset() {
 }
 
 Engine::ObserverHandle Engine::attach(AttentionTap& tap) {
-    if (std::find(observers_.begin(), observers_.end(), &tap) != observers_.end()) fail("this observer is already attached");
-    observers_.push_back(&tap);
+    auto& obs = impl_->observers;
+    if (std::find(obs.begin(), obs.end(), &tap) != obs.end()) fail("this observer is already attached");
+    obs.push_back(&tap);
     return ObserverHandle(this, &tap);
 }
 
-void Engine::detach(AttentionTap* tap) { observers_.erase(std::remove(observers_.begin(), observers_.end(), tap), observers_.end()); }
+size_t Engine::observer_count() const { return impl_->observers.size(); }
+
+void Engine::detach(AttentionTap* tap) {
+    auto& obs = impl_->observers;
+    obs.erase(std::remove(obs.begin(), obs.end(), tap), obs.end());
+}
 
 void Engine::set_context(int step, int block) {
-    context_.step = step;
-    context_.block = block;
+    impl_->context.step = step;
+    impl_->context.block = block;
 }
 
 std::vector<float> Engine::forward(const std::vector<int32_t>& tokens) {
+    const ModelConfig& c = impl_->model->config();
+    for (size_t i = 0; i < tokens.size(); ++i)
+        if (tokens[i] < 0 || tokens[i] >= c.output_width)
+            fail("token id {} at position {} is outside the model's vocabulary (0..{})", tokens[i], i, c.output_width - 1);
+    kernels::BlasThreadsGuard blas;
     ForwardOptions fo;
-    fo.tap = observers_.empty() ? nullptr : fanout_.get();
-    fo.ctx = context_;
+    fo.tap = impl_->tap();
+    fo.ctx = impl_->context;
     std::vector<float> logits;
-    state_.run(*model_, tokens, fo, logits);
+    impl_->state.run(*impl_->model, tokens, fo, logits);
     return logits;
-}
-
-GenerateResult Engine::generate(const std::vector<int32_t>& prompt, const GenerateParams& params, uint64_t seed, NoiseSource* noise) {
-    SeededNoise seeded(seed);
-    GenerateHooks hooks;
-    hooks.tap = observers_.empty() ? nullptr : fanout_.get();
-    return dlmscope::generate(*model_, prompt, params, noise ? *noise : seeded, hooks);
 }
 
 }  // namespace dlmscope

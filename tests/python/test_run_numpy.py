@@ -29,7 +29,7 @@ def check(cond, what):
 # A run with every head in f32, so the statistics can be recomputed exactly from the maps.
 subprocess.run([binary, "generate", "Why is the sky blue?", "--model", model, "--gen-length", "32", "--block-length", "16",
                 "--steps", "8", "--visualize-attention", "--capture-heads", "all", "--capture-dtype", "f32",
-                "--out", work, "--manifest", "run.json", "-q"], check=True, stdout=subprocess.DEVNULL)
+                "--out", work, "--manifest", "run.json", "--overwrite", "-q"], check=True, stdout=subprocess.DEVNULL)
 
 m = json.load(open(os.path.join(work, "run.json")))
 check(m["format"] == "dlmscope-run" and m["version"] == 1, "format and version")

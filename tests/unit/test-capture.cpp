@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "dlmscope/capture.h"
 #include "dlmscope/engine.h"
+#include "engine/sampler/diffusion.h"
 #include "support/fixtures.h"
 
 #include <gmock/gmock.h>

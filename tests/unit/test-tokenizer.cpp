@@ -256,6 +256,9 @@ TEST(TokenizerPrompts, TemplatesTrimAndNone) {
     EXPECT_EQ(parse_chat_template("llada"), ChatTemplate::llada);
     EXPECT_EQ(parse_chat_template("mmada"), ChatTemplate::mmada);
     EXPECT_EQ(parse_chat_template("none"), ChatTemplate::none);
+    EXPECT_EQ(parse_chat_template("auto"), ChatTemplate::automatic);
+    for (ChatTemplate t : {ChatTemplate::none, ChatTemplate::llada, ChatTemplate::mmada, ChatTemplate::automatic})
+        EXPECT_EQ(parse_chat_template(chat_template_name(t)), t);
     EXPECT_NE(error_of([] { parse_chat_template("chatml"); }).find("'chatml'"), std::string::npos);
 }
 

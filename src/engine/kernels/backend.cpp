@@ -48,6 +48,10 @@ const Backend& select_backend(const std::string& name) {
     fail("unknown backend '{}' (expected auto or one of: {}; this machine runs {})", name, all, available_backend_names());
 }
 
+}  // namespace dlmscope::kernels
+
+namespace dlmscope {
+
 Precision parse_precision(const std::string& s) {
     if (s == "f32") return Precision::f32;
     if (s == "bf16") return Precision::bf16;
@@ -55,6 +59,10 @@ Precision parse_precision(const std::string& s) {
 }
 
 const char* precision_name(Precision p) { return p == Precision::bf16 ? "bf16" : "f32"; }
+
+}  // namespace dlmscope
+
+namespace dlmscope::kernels {
 
 void to_f32(DType t, const void* src, int64_t n, float* out) {
     switch (t) {

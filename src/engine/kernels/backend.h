@@ -18,6 +18,7 @@
 #pragma once
 
 #include "core/dtype.h"
+#include "dlmscope/types.h"
 
 #include <cstdint>
 #include <memory>
@@ -34,9 +35,9 @@ struct Matrix {
     int64_t cols = 0;
 };
 
-enum class Precision { f32, bf16 };
-Precision parse_precision(const std::string& s);  // "f32" | "bf16"; Error otherwise
-const char* precision_name(Precision p);
+using dlmscope::Precision;  // include/dlmscope/types.h
+using dlmscope::parse_precision;
+using dlmscope::precision_name;
 
 // A 2-D weight as one backend's matmul reads it: the source matrix, possibly a copy in a layout of
 // the backend's own (layout != 0; its bytes in `packed`).

@@ -11,6 +11,7 @@
 #include <vector>
 
 extern "C" void openblas_set_num_threads(int);  // provided by OpenBLAS
+extern "C" int openblas_get_num_threads(void);
 
 namespace dlmscope::kernels {
 
@@ -133,6 +134,9 @@ void set_threads(int n) {
 }
 
 int threads() { return g_threads > 0 ? g_threads : cores(); }
+
+BlasThreadsGuard::BlasThreadsGuard() : saved_(openblas_get_num_threads()) { openblas_set_num_threads(1); }
+BlasThreadsGuard::~BlasThreadsGuard() { openblas_set_num_threads(saved_); }
 
 void detail::parallel_for(int64_t n_tasks, int n_threads, TaskFn fn, void* ctx) { team().parallel_for(n_tasks, n_threads, fn, ctx); }
 

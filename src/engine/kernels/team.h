@@ -16,6 +16,21 @@ namespace dlmscope::kernels {
 void set_threads(int n);
 int threads();
 
+// OpenBLAS keeps one thread count per process (per loaded copy of the library), and the kernels
+// need it at 1 while they run BLAS inside the team's tasks. The team sets it when it starts; an
+// embedding (the Python module, beside numpy) holds this guard around its calls so that the count
+// it found is restored afterwards.
+class BlasThreadsGuard {
+public:
+    BlasThreadsGuard();
+    ~BlasThreadsGuard();
+    BlasThreadsGuard(const BlasThreadsGuard&) = delete;
+    BlasThreadsGuard& operator=(const BlasThreadsGuard&) = delete;
+
+private:
+    int saved_;
+};
+
 namespace detail {
 using TaskFn = void (*)(void* ctx, int64_t i);
 void parallel_for(int64_t n_tasks, int n_threads, TaskFn fn, void* ctx);

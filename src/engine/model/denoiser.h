@@ -11,6 +11,7 @@
 // With refresh N > 0, every N-th step of a block is also a full forward that refills the cache.
 #pragma once
 
+#include "dlmscope/types.h"
 #include "dlmscope/tap.h"
 #include "engine/model/forward.h"
 
@@ -21,14 +22,6 @@
 #include <vector>
 
 namespace dlmscope {
-
-enum class CacheMode { none, prefix, dual };
-CacheMode parse_cache_mode(const std::string& s);  // "none" | "prefix" | "dual"
-const char* cache_mode_name(CacheMode m);
-
-// What a step's forward computed: a full forward, or a prefix/dual forward over rows [row_begin, row_end).
-enum class ForwardKind { full, prefix, dual };
-const char* forward_kind_name(ForwardKind k);
 
 struct DenoiseRequest {
     int block_start = 0, block_end = 0;  // the current block's canvas positions

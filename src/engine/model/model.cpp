@@ -15,13 +15,6 @@ void Weight::row_to_f32(int64_t r, float* out) const {
     kernels::to_f32(dtype, static_cast<const uint8_t*>(data) + r * cols * static_cast<int64_t>(dtype_size(dtype)), cols, out);
 }
 
-WeightPrecision parse_weight_precision(const std::string& s) {
-    if (s == "auto") return WeightPrecision::automatic;
-    if (s == "f32") return WeightPrecision::f32;
-    if (s == "native") return WeightPrecision::native;
-    fail("unknown weight precision '{}' (expected auto, f32 or native)", s);
-}
-
 namespace {
 
 // Binds a checkpoint tensor after checking its shape.
@@ -103,7 +96,7 @@ void check_weight_memory(const std::string& dir, const ModelConfig& c, size_t st
          c.n_params(), gib(phys));
 }
 
-std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& opts) {
+std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& opts, bool prepare) {
     std::unique_ptr<Model> m(new Model());
     m->dir_ = dir;
     m->config_ = load_model_config(dir);
@@ -134,7 +127,7 @@ std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& op
     }
     size_t stored = 0;
     for_each_weight(w, [&](const Weight& x) { stored += static_cast<size_t>(x.rows * x.cols) * dtype_size(x.dtype); });
-    if (!opts.prepare) return m;
+    if (!prepare) return m;
     check_weight_memory(dir, c, stored, opts, *m->backend_, physical_memory());
 
     const bool wide = plan_weight_memory(c, stored, opts, *m->backend_).widen;
@@ -173,6 +166,13 @@ size_t Model::weight_bytes_resident() const {
             n += static_cast<size_t>(x.rows * x.cols) * dtype_size(x.dtype);
     });
     return n;
+}
+
+WeightPrecision parse_weight_precision(const std::string& s) {
+    if (s == "auto") return WeightPrecision::automatic;
+    if (s == "f32") return WeightPrecision::f32;
+    if (s == "native") return WeightPrecision::native;
+    fail("unknown weight precision '{}' (expected auto, f32 or native)", s);
 }
 
 }  // namespace dlmscope

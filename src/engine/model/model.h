@@ -53,21 +53,6 @@ struct ModelWeights {
     Weight head;        // [V, d]  transformer.ff_out (the LM head, untied)
 };
 
-enum class WeightPrecision {
-    automatic,  // widen to f32 when the widened weights take at most 1/3 of physical memory
-    f32,        // always widen at load
-    native,     // keep the stored dtype (mapped); the backend reads it as it is or packs it
-};
-
-WeightPrecision parse_weight_precision(const std::string& s);  // "auto" | "f32" | "native"
-
-struct LoadOptions {
-    WeightPrecision weights = WeightPrecision::automatic;  // --weights: widen to f32 at load or not
-    std::string backend = "auto";                          // --backend: a registry name, or auto
-    kernels::Precision precision = kernels::Precision::f32;  // --precision of the matrix products
-    bool prepare = true;  // false: bind and check the tensors only (inspect), no widening or packing
-};
-
 // Bytes of memory a load with these options holds for weights (f32 copies, packed copies or mapped
 // pages), and whether the weights would be widened to f32.
 struct WeightMemory {
@@ -86,7 +71,8 @@ void check_weight_memory(const std::string& dir, const ModelConfig& c, size_t st
 class Model {
 public:
     // Loads DIR (config.json + safetensors). Throws Error naming file, key or tensor.
-    static std::unique_ptr<Model> load(const std::string& dir, const LoadOptions& opts = {});
+    // prepare = false: bind and check the tensors only (inspect), no widening or packing.
+    static std::unique_ptr<Model> load(const std::string& dir, const LoadOptions& opts = {}, bool prepare = true);
 
     const ModelConfig& config() const { return config_; }
     const ModelWeights& weights() const { return weights_; }

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "core/cache-drift.h"
+#include "dlmscope/types.h"
 #include "dlmscope/tap.h"
 
 #include <cstdint>
@@ -16,14 +17,6 @@
 #include <vector>
 
 namespace dlmscope {
-
-struct StepAudit {
-    bool present = false;         // false: the step was a full forward (exact by construction)
-    std::vector<float> attn;      // [n_layers, n_heads, kNumDriftStats]
-    double logits_max_abs = 0.0;
-    int argmax_agree = 0;
-    int argmax_rows = 0;
-};
 
 // Keeps every layer's probabilities of the cached forward (and passes each call on to `next`, the
 // user's observer), then compares the exact forward's rows with them.

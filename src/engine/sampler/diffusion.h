@@ -12,6 +12,7 @@
 //     always runs one cached forward after its full one, as Fast-dLLM does)
 #pragma once
 
+#include "dlmscope/types.h"
 #include "dlmscope/tap.h"
 #include "engine/model/denoiser.h"
 #include "engine/sampler/audit.h"
@@ -25,33 +26,6 @@
 #include <vector>
 
 namespace dlmscope {
-
-struct StepRecord {
-    int step = 0;
-    int block = 0;
-    int step_in_block = 0;
-    std::vector<int> positions;        // committed canvas positions, ascending
-    std::vector<int32_t> tokens;       // their new ids
-    std::vector<double> confidences;   // the confidence each was chosen with
-    double forward_seconds = 0.0;
-    ForwardKind kind = ForwardKind::full;  // what the step's forward computed:
-    int row_begin = 0, row_end = 0;        //   canvas rows [row_begin, row_end)
-    StepAudit audit;                       // with cache_audit, at cached steps
-};
-
-struct GenerateResult {
-    std::vector<int32_t> prompt;
-    std::vector<int32_t> canvas;       // final canvas, prompt + generation
-    std::vector<int32_t> history;      // [steps + 1, L] row s = canvas before step s; last = final
-    std::vector<StepRecord> steps;
-    int canvas_length = 0;
-    double seconds = 0.0;              // whole generate()
-    double forward_seconds = 0.0;      // sum over forwards (the audit's exact forwards excluded)
-    double audit_seconds = 0.0;        // the audit's exact forwards
-    int forwards = 0;                  // model calls (2 per step under CFG; audit forwards excluded)
-    double flops = 0.0;                // sum of forward_flops()
-    std::vector<int> steps_per_block;  // steps each block took
-};
 
 struct GenerateHooks {
     AttentionTap* tap = nullptr;                          // attention observer (may be null)

@@ -60,19 +60,4 @@ std::vector<int> transfer_schedule(int masked_in_block, int steps_per_block) {
     return k;
 }
 
-int fixed_steps_per_block(const GenerateParams& p) {
-    if (p.parallel_threshold > 0.0) return 0;
-    const int S = p.steps / (p.gen_length / p.block_length);
-    if (p.cache == CacheMode::none) return S;
-    // A cached block ends as soon as it holds no mask (its block_length masks are gone after
-    // min(S, block_length) steps) but always runs one cached forward after its full one.
-    return std::max(2, std::min(S, p.block_length));
-}
-
-int max_steps(const GenerateParams& p) {
-    const int blocks = p.gen_length / p.block_length;
-    if (const int fixed = fixed_steps_per_block(p)) return blocks * fixed;
-    return blocks * (p.block_length + (p.cache != CacheMode::none ? 1 : 0));
-}
-
 }  // namespace dlmscope

@@ -38,11 +38,24 @@ ChatTemplate parse_chat_template(std::string_view name) {
     if (name == "none") return ChatTemplate::none;
     if (name == "llada") return ChatTemplate::llada;
     if (name == "mmada") return ChatTemplate::mmada;
-    fail("unknown chat template '{}' (expected none, llada or mmada)", name);
+    if (name == "auto") return ChatTemplate::automatic;
+    fail("unknown chat template '{}' (expected auto, none, llada or mmada)", name);
+}
+
+const char* chat_template_name(ChatTemplate t) {
+    switch (t) {
+        case ChatTemplate::none: return "none";
+        case ChatTemplate::llada: return "llada";
+        case ChatTemplate::mmada: return "mmada";
+        case ChatTemplate::automatic: break;
+    }
+    return "auto";
 }
 
 std::string Tokenizer::apply_chat_template(std::string_view user_message, ChatTemplate tmpl) const {
     if (tmpl == ChatTemplate::none) return std::string(user_message);
+    if (tmpl == ChatTemplate::automatic)
+        fail("the chat template 'auto' follows the model's model_type; the tokenizer alone cannot resolve it");
 
     const char* bos = "<|startoftext|>";
     const char* start_header = "<|start_header_id|>";

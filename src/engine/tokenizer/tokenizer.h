@@ -10,6 +10,8 @@
 // Encoding matches the Hugging Face `tokenizers` library id for id on the golden files.
 #pragma once
 
+#include "dlmscope/types.h"
+
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -18,15 +20,6 @@
 #include <vector>
 
 namespace dlmscope {
-
-enum class ChatTemplate {
-    none,   // plain text, no BOS, no headers
-    llada,  // LLaDA-8B-Instruct: "\n\n" after <|end_header_id|>
-    mmada,  // MMaDA generate.py override: "\n" after <|end_header_id|>
-};
-
-// Parses "none" | "llada" | "mmada"; throws Error naming the value otherwise.
-ChatTemplate parse_chat_template(std::string_view name);
 
 class Tokenizer {
 public:

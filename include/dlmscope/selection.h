@@ -1,4 +1,4 @@
-// dlmscope capture: what to capture — steps, layers, heads, query rows, precision.
+// dlmscope: what to capture — steps, layers, heads, query rows, precision.
 //
 //   steps   all | 0,5,9 | every:K | block-ends          (block-ends = first and last step of each block)
 //   layers  all | 0,3,7 | 4-11                          (ranges inclusive; lists may mix: 0,4-7)
@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <string>
 #include <vector>
 
