@@ -77,7 +77,9 @@ ojson json_matrix(const std::vector<std::vector<double>>& v) {
 }
 
 // obj[key] when it is a number, else null.
-ojson num_or_null(const ojson& obj, const char* key) { return obj.contains(key) && obj[key].is_number() ? obj[key] : ojson(nullptr); }
+ojson num_or_null(const ojson& obj, const char* key) {
+    return obj.contains(key) && obj[key].is_number() ? obj[key] : ojson(nullptr);
+}
 
 // a / b when both are numbers and b > 0, else null.
 ojson ratio(const ojson& a, const ojson& b) {

@@ -239,7 +239,8 @@ void draw_heatmap_figure(const analysis::RunReader& run, const RunInfo& info, co
     const ColorScale scale = ColorScale::for_values(opt.scale, m.values);
     const Colormap& cmap = Colormap::by_name(opt.colormap);
 
-    const double cell = canvas ? canvas_heatmap_cell(std::max(q.size(), k.size())) : heatmap_cell(std::max(q.size(), k.size()));
+    const int n = std::max(q.size(), k.size());
+    const double cell = canvas ? canvas_heatmap_cell(n) : heatmap_cell(n);
     MapDecor d;
     d.font = std::clamp(cell * 0.9, 5.5, 8.0);
     d.line = 1.0;
@@ -249,7 +250,8 @@ void draw_heatmap_figure(const analysis::RunReader& run, const RunInfo& info, co
     // Text of the header.
     const int layer = s.layers[layer_index];
     const std::string hl = head_label(run, head);
-    const std::string title = fmt::format("Attention at step {} · layer {} · {}{}", s.step, layer, hl, canvas ? " · prompt and answer" : "");
+    const std::string title =
+        fmt::format("Attention at step {} · layer {} · {}{}", s.step, layer, hl, canvas ? " · prompt and answer" : "");
     int committed_before = 0;
     for (int p = info.prompt_length; p < info.canvas_length; ++p)
         if (s.canvas[p] != info.mask_id) ++committed_before;
