@@ -22,6 +22,7 @@ struct PlotArgs {
     int step = -1;
     int layer = -1;
     std::string head = "mean";
+    std::string window = "step";
     std::string format;
     double dpi = 150;
     int max_tokens = 64;
@@ -65,6 +66,7 @@ int run_plot(PlotArgs& a) {
         req.kind = render::parse_kind(a.kind);
         req.step = a.step;
         req.layer = a.layer;
+        req.window = render::parse_window(a.window);
         if (a.head == "mean") {
             req.head = -1;
         } else {
@@ -100,6 +102,11 @@ Runner add_plot(CLI::App& app) {
     cmd->add_option("--step,-s", a->step, "Captured step to draw (default: the last captured step)");
     cmd->add_option("--layer,-l", a->layer, "Model layer for heatmap and the evolution maps (default: the last captured)");
     cmd->add_option("--head", a->head, "Head number, or mean (the mean over heads)")->default_val("mean");
+    cmd->add_option("--window", a->window,
+                    "Heatmap window: step (around the step's block, up to --max-tokens positions) or canvas (the prompt "
+                    "and the answer, up to 4 × --max-tokens positions)")
+        ->default_val("step")
+        ->check(CLI::IsMember({"step", "canvas"}));
     cmd->add_option("--format,-f", a->format, "png, svg or pdf (default: the --output file's extension, else png)")
         ->check(CLI::IsMember({"png", "svg", "pdf"}));
     cmd->add_option("--dpi", a->dpi, "PNG resolution in pixels per inch")->default_val(150)->check(CLI::Range(10.0, 1200.0));

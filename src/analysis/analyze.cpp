@@ -65,6 +65,27 @@ double finite_mean(std::span<const double> v) {
     return n ? s / n : kNaN;
 }
 
+// Rows of values as arrays of numbers (null where not finite).
+ojson json_matrix(const std::vector<std::vector<double>>& v) {
+    ojson out = ojson::array();
+    for (const auto& row : v) {
+        ojson r = ojson::array();
+        for (double x : row) r.push_back(json_number(x));
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+// obj[key] when it is a number, else null.
+ojson num_or_null(const ojson& obj, const char* key) {
+    return obj.contains(key) && obj[key].is_number() ? obj[key] : ojson(nullptr);
+}
+
+// a / b when both are numbers and b > 0, else null.
+ojson ratio(const ojson& a, const ojson& b) {
+    return a.is_number() && b.is_number() && b.get<double>() > 0 ? json_number(a.get<double>() / b.get<double>()) : ojson(nullptr);
+}
+
 double peak_rss_bytes() {
     rusage u{};
     getrusage(RUSAGE_SELF, &u);
@@ -92,7 +113,28 @@ private:
     // The head-mean map of one analysed layer ([R × L]): the stored mean, or the mean of all heads.
     const float* mean_map(const StepCapture& s, int li);
     std::string text_of(int pos) const;
+
+    // report.json: build_report() puts the sections together.
     ojson build_report();
+    ojson input_section() const;
+    ojson metadata_section() const;
+    ojson options_section() const;
+    ojson analysis_section() const;
+    ojson statistics_section() const;
+    ojson bytes_statistics() const;
+    ojson metrics_section() const;
+    ojson layer_metrics(size_t k, int rs) const;
+    ojson cross_attention_section() const;
+    std::pair<ojson, ojson> layer_means(const std::vector<std::vector<double>>& v) const;
+    ojson cross_attention(const std::vector<std::vector<double>>& maps, const std::vector<std::vector<double>>& stats) const;
+    ojson token_influence_section() const;
+    ojson influence_ranking(int begin, int end) const;
+    ojson rollout_section() const;
+    ojson cache_section();  // also writes cache_drift.csv
+    ojson diffusion_section() const;
+    ojson decode_order() const;
+    ojson commit_attention() const;
+    ojson masked_mass_curves() const;
 
     AnalyzeOptions opt_;
     AnalyzeLog log_;
@@ -140,7 +182,6 @@ private:
 
     // Cached decoding: what each captured step recomputed and how old its cached keys were.
     ojson provenance_ = ojson::array();
-    ojson cache_report();
 };
 
 std::string Analysis::text_of(int pos) const {
@@ -530,7 +571,7 @@ AnalyzeResult Analysis::run() {
 
 // The "cache" section: the mode, each block's steps, each captured step's provenance and, with an
 // audit, the drift over steps (also written as cache_drift.csv, one row per audited step and layer).
-ojson Analysis::cache_report() {
+ojson Analysis::cache_section() {
     const json& m = run_.manifest();
     const json params = m.value("params", json::object());
     ojson out = {{"mode", run_.cache_mode()},
@@ -582,53 +623,102 @@ ojson Analysis::cache_report() {
     return out;
 }
 
+// report.json, section by section (docs/metrics.md describes the fields).
 ojson Analysis::build_report() {
+    ojson report;
+    report["schema"] = kReportSchema;
+    report["schema_version"] = kReportSchemaVersion;
+    report["generator"] = "dlmscope 0.1.0";
+    report["input"] = input_section();
+    report["metadata"] = metadata_section();
+    report["options"] = options_section();
+    report["analysis"] = analysis_section();
+    report["statistics"] = statistics_section();
+    report["metrics"] = metrics_section();
+    report["cross_attention"] = cross_attention_section();
+    report["token_influence"] = token_influence_section();
+    report["rollout"] = rollout_section();
+    report["cache"] = cache_section();
+    report["diffusion"] = diffusion_section();
+    return report;
+}
+
+ojson Analysis::input_section() const {
+    const json& m = run_.manifest();
+    return {{"manifest", fs::absolute(run_.manifest_path()).lexically_normal().string()},
+            {"complete", run_.complete()},
+            {"error", ojson(m.value("error", json(nullptr)))}};
+}
+
+ojson Analysis::metadata_section() const {
+    const json& m = run_.manifest();
+    return {{"model", ojson(m.value("model", json::object()))},
+            {"params", ojson(m.value("params", json::object()))},
+            {"prompt", ojson(m.value("prompt", json(nullptr)))},
+            {"prompt_text", ojson(m.value("prompt_text", json(nullptr)))},
+            {"text", ojson(m.value("text", json(nullptr)))},
+            {"prompt_length", P_},
+            {"prompt_length_manifest", P0_},
+            {"canvas_length", L_},
+            {"gen_length", L_ - P_},
+            {"num_blocks", ojson(m.value("num_blocks", json(nullptr)))},
+            {"steps_per_block", run_.steps_per_block() > 0 ? ojson(run_.steps_per_block()) : ojson(nullptr)},
+            {"block_steps", ojson(m.value("block_steps", json(nullptr)))},
+            {"cache", run_.cache_mode()},
+            {"steps", run_.total_steps()},
+            {"n_layers", run_.n_layers()},
+            {"n_heads", H_},
+            {"mask_id", run_.mask_id()}};
+}
+
+ojson Analysis::options_section() const {
+    const int ncl = static_cast<int>(run_.captured_layers().size());
+    return {{"max_layers", opt_.max_layers > 0 ? ojson(opt_.max_layers) : ojson(nullptr)},
+            {"layer_selection", opt_.max_layers > 0 && opt_.max_layers < ncl ? "evenly spaced" : "all captured"},
+            {"prompt_length", opt_.prompt_length > 0 ? ojson(opt_.prompt_length) : ojson(nullptr)},
+            {"max_tokens", opt_.max_tokens},
+            {"top_keys", opt_.top_keys},
+            {"visualizations", opt_.visualizations ? "enabled" : "disabled"}};
+}
+
+ojson Analysis::analysis_section() const {
+    return {{"seconds", result_.seconds}, {"peak_rss_bytes", peak_rss_bytes()}, {"warnings", result_.warnings},
+            {"files", {{"report", "report.json"}, {"metrics", "metrics.csv"},
+                       {"rollout", result_.rollout_path.empty() ? ojson(nullptr) : ojson("rollout.npy")}}},
+            {"csv_rows", result_.csv_rows}};
+}
+
+// Captures, coverage, bytes, overhead.
+ojson Analysis::statistics_section() const {
     const json& m = run_.manifest();
     const json capture = m.value("capture", json::object());
     const json timings = m.value("timings", json::object());
     const int T = run_.total_steps(), NL = run_.n_layers(), n = static_cast<int>(steps_.size());
     const int ncl = static_cast<int>(run_.captured_layers().size());
-    auto num_or_null = [](const ojson& obj, const char* key) { return obj.contains(key) && obj[key].is_number() ? obj[key] : ojson(nullptr); };
-    auto ratio = [](const ojson& a, const ojson& b) {
-        return a.is_number() && b.is_number() && b.get<double>() > 0 ? json_number(a.get<double>() / b.get<double>()) : ojson(nullptr);
-    };
+    const int stored = run_.stored_heads();
+    std::vector<int> captured_steps;
+    for (const StepIndex& s : run_.steps()) captured_steps.push_back(s.step);
+    return {
+        {"captures", {{"steps", n}, {"step_layer_pairs", n * ncl}, {"head_statistics", static_cast<int64_t>(n) * ncl * H_},
+                      {"maps", run_.map_heads_label()}, {"map_dtype", run_.map_dtype()}, {"stored_heads", stored}}},
+        {"coverage", {{"steps", {{"captured", n}, {"total", T}, {"list", captured_steps}}},
+                      {"layers", {{"captured", run_.captured_layers()}, {"analysed", layers_}, {"total", NL}}},
+                      {"heads", {{"statistics", H_}, {"maps", run_.map_heads_label()}, {"stored", stored}, {"total", H_}}},
+                      {"rows", {rb_, re_}},
+                      {"statistics_fraction", json_number(double(n) * ncl / (double(T) * NL))},
+                      {"maps_fraction", json_number(double(n) * ncl * (run_.map_heads() == MapHeads::mean ? H_ : stored) *
+                                                    (re_ - rb_) / (double(T) * NL * H_ * L_))}}},
+        {"bytes", bytes_statistics()},
+        {"capture_overhead", {{"tap_seconds", num_or_null(capture, "tap_seconds")},
+                              {"write_seconds", num_or_null(capture, "write_seconds")},
+                              {"generate_seconds", num_or_null(timings, "generate_s")},
+                              {"tap_fraction", ratio(num_or_null(capture, "tap_seconds"), num_or_null(timings, "generate_s"))}}}};
+}
 
-    ojson report;
-    report["schema"] = kReportSchema;
-    report["schema_version"] = kReportSchemaVersion;
-    report["generator"] = "dlmscope 0.1.0";
-    report["input"] = {{"manifest", fs::absolute(run_.manifest_path()).lexically_normal().string()},
-                       {"complete", run_.complete()},
-                       {"error", ojson(m.value("error", json(nullptr)))}};
-    report["metadata"] = {{"model", ojson(m.value("model", json::object()))},
-                          {"params", ojson(m.value("params", json::object()))},
-                          {"prompt", ojson(m.value("prompt", json(nullptr)))},
-                          {"prompt_text", ojson(m.value("prompt_text", json(nullptr)))},
-                          {"text", ojson(m.value("text", json(nullptr)))},
-                          {"prompt_length", P_},
-                          {"prompt_length_manifest", P0_},
-                          {"canvas_length", L_},
-                          {"gen_length", L_ - P_},
-                          {"num_blocks", ojson(m.value("num_blocks", json(nullptr)))},
-                          {"steps_per_block", run_.steps_per_block() > 0 ? ojson(run_.steps_per_block()) : ojson(nullptr)},
-                          {"block_steps", ojson(m.value("block_steps", json(nullptr)))},
-                          {"cache", run_.cache_mode()},
-                          {"steps", T},
-                          {"n_layers", NL},
-                          {"n_heads", H_},
-                          {"mask_id", run_.mask_id()}};
-    report["options"] = {{"max_layers", opt_.max_layers > 0 ? ojson(opt_.max_layers) : ojson(nullptr)},
-                         {"layer_selection", opt_.max_layers > 0 && opt_.max_layers < ncl ? "evenly spaced" : "all captured"},
-                         {"prompt_length", opt_.prompt_length > 0 ? ojson(opt_.prompt_length) : ojson(nullptr)},
-                         {"max_tokens", opt_.max_tokens},
-                         {"top_keys", opt_.top_keys},
-                         {"visualizations", opt_.visualizations ? "enabled" : "disabled"}};
-    report["analysis"] = {{"seconds", result_.seconds}, {"peak_rss_bytes", peak_rss_bytes()}, {"warnings", result_.warnings},
-                          {"files", {{"report", "report.json"}, {"metrics", "metrics.csv"},
-                                     {"rollout", result_.rollout_path.empty() ? ojson(nullptr) : ojson("rollout.npy")}}},
-                          {"csv_rows", result_.csv_rows}};
-
-    // ---- statistics: captures, coverage, bytes, overhead --------------------------------------
+// The run's arrays on disk against what the capture wrote and what every full f32 map would take.
+ojson Analysis::bytes_statistics() const {
+    const json& m = run_.manifest();
+    const json capture = m.value("capture", json::object());
     uint64_t on_disk = 0;
     std::set<std::string> files;
     for (const json& a : m["arrays"])
@@ -639,193 +729,189 @@ ojson Analysis::build_report() {
         if (!ec) on_disk += sz;
     }
     const uint64_t manifest_bytes = fs::file_size(run_.manifest_path(), ec);
-    const int stored = run_.stored_heads();
-    const double full_f32 = 4.0 * T * NL * H_ * static_cast<double>(L_) * L_;
+    const double full_f32 = 4.0 * run_.total_steps() * run_.n_layers() * H_ * static_cast<double>(L_) * L_;
     ojson bytes = {{"arrays_on_disk", on_disk},
-                  {"manifest", ec ? ojson(nullptr) : ojson(manifest_bytes)},
-                  {"files", files.size()},
-                  {"capture_bytes_written", num_or_null(capture, "bytes_written")},
-                  {"capture_raw_bytes", num_or_null(capture, "raw_bytes")},
-                  {"full_maps_f32_bytes", full_f32}};
+                   {"manifest", ec ? ojson(nullptr) : ojson(manifest_bytes)},
+                   {"files", files.size()},
+                   {"capture_bytes_written", num_or_null(capture, "bytes_written")},
+                   {"capture_raw_bytes", num_or_null(capture, "raw_bytes")},
+                   {"full_maps_f32_bytes", full_f32}};
     bytes["on_disk_over_raw"] = ratio(ojson(on_disk), bytes["capture_raw_bytes"]);
     bytes["on_disk_over_full_maps_f32"] = json_number(on_disk / full_f32);
-    std::vector<int> captured_steps;
-    for (const StepIndex& s : run_.steps()) captured_steps.push_back(s.step);
-    report["statistics"] = {
-        {"captures", {{"steps", n}, {"step_layer_pairs", n * ncl}, {"head_statistics", static_cast<int64_t>(n) * ncl * H_},
-                      {"maps", run_.map_heads_label()}, {"map_dtype", run_.map_dtype()}, {"stored_heads", stored}}},
-        {"coverage", {{"steps", {{"captured", n}, {"total", T}, {"list", captured_steps}}},
-                      {"layers", {{"captured", run_.captured_layers()}, {"analysed", layers_}, {"total", NL}}},
-                      {"heads", {{"statistics", H_}, {"maps", run_.map_heads_label()}, {"stored", stored}, {"total", H_}}},
-                      {"rows", {rb_, re_}},
-                      {"statistics_fraction", json_number(double(n) * ncl / (double(T) * NL))},
-                      {"maps_fraction", json_number(double(n) * ncl * (run_.map_heads() == MapHeads::mean ? H_ : stored) *
-                                                    (re_ - rb_) / (double(T) * NL * H_ * L_))}}},
-        {"bytes", bytes},
-        {"capture_overhead", {{"tap_seconds", num_or_null(capture, "tap_seconds")},
-                              {"write_seconds", num_or_null(capture, "write_seconds")},
-                              {"generate_seconds", num_or_null(timings, "generate_s")},
-                              {"tap_fraction", ratio(num_or_null(capture, "tap_seconds"), num_or_null(timings, "generate_s"))}}}};
+    return bytes;
+}
 
-    // ---- metrics: per-layer summaries over steps, aggregated over heads -------------------------
+// Per-layer summaries over steps, aggregated over heads.
+ojson Analysis::metrics_section() const {
     ojson layers = ojson::array();
     for (size_t k = 0; k < layer_idx_.size(); ++k) {
         ojson by_rows = ojson::object();
-        for (int rs = 0; rs < kNumRowSets; ++rs) {
-            ojson metrics = ojson::object();
-            for (int mi = 0; mi < kNumMetrics; ++mi) {
-                std::vector<double> per(H_);
-                for (int h = 0; h < H_; ++h) per[h] = per_head_[k * (H_ + 1) + h][rs].mean(mi);
-                const Aggregate a = aggregate(per);
-                ojson ph = ojson::array();
-                for (double v : per) ph.push_back(json_number(v));
-                metrics[kMetricNames[mi]] = {{"mean", json_number(a.mean)}, {"min", json_number(a.min)}, {"max", json_number(a.max)},
-                                             {"std", json_number(a.std)},
-                                             {"argmin_head", a.argmin >= 0 ? ojson(a.argmin) : ojson(nullptr)},
-                                             {"argmax_head", a.argmax >= 0 ? ojson(a.argmax) : ojson(nullptr)},
-                                             {"head_mean", json_number(per_head_[k * (H_ + 1) + H_][rs].mean(mi))},
-                                             {"per_head", std::move(ph)}};
-            }
-            by_rows[kRowSetNames[rs]] = std::move(metrics);
-        }
+        for (int rs = 0; rs < kNumRowSets; ++rs) by_rows[kRowSetNames[rs]] = layer_metrics(k, rs);
         layers.push_back({{"layer", layers_[k]}, {"rows", std::move(by_rows)}});
     }
-    report["metrics"] = {{"names", kMetricNames},
-                         {"row_sets", kRowSetNames},
-                         {"keys", L_},
-                         {"local_window", kLocalWindow},
-                         {"source", recompute_ ? "maps" : "statistics"},
-                         {"step_change", {{"source", step_change_source_}, {"pairs", "consecutive captured steps"},
-                                          {"note", step_change_note_.empty() ? ojson(nullptr) : ojson(step_change_note_)}}},
-                         {"layers", std::move(layers)}};
+    return {{"names", kMetricNames},
+            {"row_sets", kRowSetNames},
+            {"keys", L_},
+            {"local_window", kLocalWindow},
+            {"source", recompute_ ? "maps" : "statistics"},
+            {"step_change", {{"source", step_change_source_}, {"pairs", "consecutive captured steps"},
+                             {"note", step_change_note_.empty() ? ojson(nullptr) : ojson(step_change_note_)}}},
+            {"layers", std::move(layers)}};
+}
 
-    // ---- curves over steps: masked-key mass and cross-attention (head mean, per layer) ----------
-    auto matrix = [](const std::vector<std::vector<double>>& v) {
-        ojson out = ojson::array();
-        for (const auto& row : v) {
-            ojson r = ojson::array();
-            for (double x : row) r.push_back(json_number(x));
-            out.push_back(std::move(r));
-        }
-        return out;
-    };
-    ojson uniform = ojson::array();
-    for (int c : masked_keys_) uniform.push_back(double(c) / L_);
-    ojson mm_rows = ojson::object();
-    for (int rs = 0; rs < kNumRowSets; ++rs) mm_rows[kRowSetNames[rs]] = matrix(masked_mass_[rs]);
+// Every metric of analysed layer k over row set rs: its aggregate over heads, each head's mean.
+ojson Analysis::layer_metrics(size_t k, int rs) const {
+    ojson metrics = ojson::object();
+    for (int mi = 0; mi < kNumMetrics; ++mi) {
+        std::vector<double> per(H_);
+        for (int h = 0; h < H_; ++h) per[h] = per_head_[k * (H_ + 1) + h][rs].mean(mi);
+        const Aggregate a = aggregate(per);
+        ojson ph = ojson::array();
+        for (double v : per) ph.push_back(json_number(v));
+        metrics[kMetricNames[mi]] = {{"mean", json_number(a.mean)}, {"min", json_number(a.min)}, {"max", json_number(a.max)},
+                                     {"std", json_number(a.std)},
+                                     {"argmin_head", a.argmin >= 0 ? ojson(a.argmin) : ojson(nullptr)},
+                                     {"argmax_head", a.argmax >= 0 ? ojson(a.argmax) : ojson(nullptr)},
+                                     {"head_mean", json_number(per_head_[k * (H_ + 1) + H_][rs].mean(mi))},
+                                     {"per_head", std::move(ph)}};
+    }
+    return metrics;
+}
 
-    // ---- cross-attention ----------------------------------------------------------------------
-    auto layer_means = [&](const std::vector<std::vector<double>>& v) {
-        ojson out = ojson::array();
-        std::vector<double> overall;
-        for (size_t k = 0; k < layer_idx_.size(); ++k) {
-            std::vector<double> col;
-            for (const auto& row : v) col.push_back(row[k]);
-            const double mean = finite_mean(col);
-            overall.push_back(mean);
-            out.push_back(json_number(mean));
-        }
-        return std::make_pair(json_number(finite_mean(overall)), out);
-    };
-    auto cross = [&](const std::vector<std::vector<double>>& maps, const std::vector<std::vector<double>>& stats) {
-        auto [mo, ml] = layer_means(maps);
-        auto [so, sl] = layer_means(stats);
-        double diff = kNaN;
-        for (size_t s = 0; s < maps.size(); ++s)
-            for (size_t k = 0; k < layer_idx_.size(); ++k)
-                if (std::isfinite(maps[s][k]) && std::isfinite(stats[s][k]))
-                    diff = std::isfinite(diff) ? std::max(diff, std::abs(maps[s][k] - stats[s][k])) : std::abs(maps[s][k] - stats[s][k]);
-        return ojson{{"maps", mo}, {"statistics", so}, {"by_layer", {{"maps", ml}, {"statistics", sl}}},
-                    {"max_abs_difference", json_number(diff)}, {"by_step", {{"maps", matrix(maps)}, {"statistics", matrix(stats)}}}};
-    };
-    report["cross_attention"] = {
-        {"steps", steps_},
-        {"layers", layers_},
-        {"definition", "mean over query rows of the head-mean attention mass on the other region's keys, averaged over "
-                       "captured steps and layers"},
-        {"map_rows", {rb_, re_}},
-        {"generated_to_prompt", cross(g2p_maps_, g2p_stats_)},
-        {"prompt_to_generated", cross(p2g_maps_, p2g_stats_)}};
+ojson Analysis::cross_attention_section() const {
+    return {{"steps", steps_},
+            {"layers", layers_},
+            {"definition", "mean over query rows of the head-mean attention mass on the other region's keys, averaged over "
+                           "captured steps and layers"},
+            {"map_rows", {rb_, re_}},
+            {"generated_to_prompt", cross_attention(g2p_maps_, g2p_stats_)},
+            {"prompt_to_generated", cross_attention(p2g_maps_, p2g_stats_)}};
+}
 
-    // ---- token influence ----------------------------------------------------------------------
+// The mean over captured steps of each analysed layer's curve, and their mean.
+std::pair<ojson, ojson> Analysis::layer_means(const std::vector<std::vector<double>>& v) const {
+    ojson out = ojson::array();
+    std::vector<double> overall;
+    for (size_t k = 0; k < layer_idx_.size(); ++k) {
+        std::vector<double> col;
+        for (const auto& row : v) col.push_back(row[k]);
+        const double mean = finite_mean(col);
+        overall.push_back(mean);
+        out.push_back(json_number(mean));
+    }
+    return std::make_pair(json_number(finite_mean(overall)), out);
+}
+
+// One direction of cross-attention, from the maps and from the statistics, and how far they differ.
+ojson Analysis::cross_attention(const std::vector<std::vector<double>>& maps, const std::vector<std::vector<double>>& stats) const {
+    auto [mo, ml] = layer_means(maps);
+    auto [so, sl] = layer_means(stats);
+    double diff = kNaN;
+    for (size_t s = 0; s < maps.size(); ++s)
+        for (size_t k = 0; k < layer_idx_.size(); ++k)
+            if (std::isfinite(maps[s][k]) && std::isfinite(stats[s][k]))
+                diff = std::isfinite(diff) ? std::max(diff, std::abs(maps[s][k] - stats[s][k])) : std::abs(maps[s][k] - stats[s][k]);
+    return ojson{{"maps", mo}, {"statistics", so}, {"by_layer", {{"maps", ml}, {"statistics", sl}}},
+                 {"max_abs_difference", json_number(diff)}, {"by_step", {{"maps", json_matrix(maps)}, {"statistics", json_matrix(stats)}}}};
+}
+
+ojson Analysis::token_influence_section() const {
     ojson influence = {{"available", infl_n_ > 0}};
     if (infl_n_ == 0) {
         influence["reason"] = mean_maps_ ? "no maps in the captured steps"
                                          : fmt::format("needs head-mean or all-head maps; the run stores '{}'", run_.map_heads_label());
-    } else {
-        influence["definition"] = "attention received by key j: mean over stored query rows of the head-mean p_ij, averaged "
-                                  "over captured steps and analysed layers";
-        influence["averaged_over"] = {{"steps", n}, {"layers", layers_.size()}, {"rows", {rb_, re_}}};
-        auto ranking = [&](int begin, int end) {
-            std::vector<int> order;
-            for (int j = begin; j < end; ++j) order.push_back(j);
-            std::vector<double> v(L_);
-            for (int j = 0; j < L_; ++j) v[j] = infl_sum_[j] / infl_n_;
-            std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return v[a] > v[b]; });
-            ojson out = ojson::array();
-            for (size_t t = 0; t < order.size() && static_cast<int>(t) < opt_.max_tokens; ++t) {
-                const int j = order[t];
-                out.push_back({{"rank", t + 1}, {"position", j}, {"token_id", final_ids_[j]}, {"text", text_of(j)},
-                               {"influence", json_number(v[j])},
-                               {"influence_committed", infl_c_n_[j] ? json_number(infl_c_sum_[j] / infl_c_n_[j]) : ojson(nullptr)},
-                               {"commit_step", commit_step_[j] == kUnknownStep ? ojson(nullptr) : ojson(commit_step_[j])}});
-            }
-            return out;
-        };
-        influence["prompt"] = ranking(0, P_);
-        influence["generated"] = ranking(P_, L_);
+        return influence;
     }
-    report["token_influence"] = std::move(influence);
+    influence["definition"] = "attention received by key j: mean over stored query rows of the head-mean p_ij, averaged "
+                              "over captured steps and analysed layers";
+    influence["averaged_over"] = {{"steps", static_cast<int>(steps_.size())}, {"layers", layers_.size()}, {"rows", {rb_, re_}}};
+    influence["prompt"] = influence_ranking(0, P_);
+    influence["generated"] = influence_ranking(P_, L_);
+    return influence;
+}
 
-    // ---- rollout ------------------------------------------------------------------------------
+// Positions [begin, end) by the attention they received, the most first (up to --max-tokens).
+ojson Analysis::influence_ranking(int begin, int end) const {
+    std::vector<int> order;
+    for (int j = begin; j < end; ++j) order.push_back(j);
+    std::vector<double> v(L_);
+    for (int j = 0; j < L_; ++j) v[j] = infl_sum_[j] / infl_n_;
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return v[a] > v[b]; });
+    ojson out = ojson::array();
+    for (size_t t = 0; t < order.size() && static_cast<int>(t) < opt_.max_tokens; ++t) {
+        const int j = order[t];
+        out.push_back({{"rank", t + 1}, {"position", j}, {"token_id", final_ids_[j]}, {"text", text_of(j)},
+                       {"influence", json_number(v[j])},
+                       {"influence_committed", infl_c_n_[j] ? json_number(infl_c_sum_[j] / infl_c_n_[j]) : ojson(nullptr)},
+                       {"commit_step", commit_step_[j] == kUnknownStep ? ojson(nullptr) : ojson(commit_step_[j])}});
+    }
+    return out;
+}
+
+ojson Analysis::rollout_section() const {
     ojson rollout = {{"available", !rollout_entries_.empty()}};
     if (rollout_entries_.empty()) {
         rollout["reason"] = !rollout_reason_.empty() ? rollout_reason_ : "no maps at the chosen steps";
-    } else {
-        rollout["file"] = "rollout.npy";
-        rollout["shape"] = {rollout_entries_.size(), L_, L_};
-        rollout["definition"] = "Abnar & Zuidema: per layer the head-mean map A becomes 0.5·A + 0.5·I with rows "
-                                "renormalised; rollout = Â_last · … · Â_first; row i = query, column j = input token";
-        rollout["chosen_steps"] = "the last step of each block (the last captured step when none is captured)";
-        rollout["steps"] = rollout_entries_;
+        return rollout;
     }
-    report["rollout"] = std::move(rollout);
+    rollout["file"] = "rollout.npy";
+    rollout["shape"] = {rollout_entries_.size(), L_, L_};
+    rollout["definition"] = "Abnar & Zuidema: per layer the head-mean map A becomes 0.5·A + 0.5·I with rows "
+                            "renormalised; rollout = Â_last · … · Â_first; row i = query, column j = input token";
+    rollout["chosen_steps"] = "the last step of each block (the last captured step when none is captured)";
+    rollout["steps"] = rollout_entries_;
+    return rollout;
+}
 
-    // ---- diffusion views ----------------------------------------------------------------------
+ojson Analysis::diffusion_section() const {
+    return {{"commit_source", commit_source_},
+            {"decode_order", decode_order()},
+            {"commit_attention", commit_attention()},
+            {"masked_mass", masked_mass_curves()}};
+}
+
+// The generated positions in the order they were committed, with block, step in block and confidence.
+ojson Analysis::decode_order() const {
     ojson decode = ojson::array();
-    {
-        std::vector<int> pos;
-        for (int i = P_; i < L_; ++i)
-            if (commit_step_[i] >= 0) pos.push_back(i);
-        std::stable_sort(pos.begin(), pos.end(), [&](int a, int b) { return commit_step_[a] < commit_step_[b]; });
-        // Block and step in block from the steps' records (the schedule may vary per block).
-        std::map<int, std::pair<int, int>> where;
-        for (const StepRecordInfo& r : run_.schedule()) where[r.step] = {r.block, r.step_in_block};
-        const int spb = std::max(1, run_.steps_per_block());
-        for (size_t o = 0; o < pos.size(); ++o) {
-            const int i = pos[o], s = commit_step_[i];
-            const auto it = where.find(s);
-            const auto [b, sib] = it != where.end() ? it->second : std::pair<int, int>{s / spb, s % spb};
-            decode.push_back({{"order", o}, {"position", i}, {"token_id", final_ids_[i]}, {"text", text_of(i)}, {"step", s},
-                              {"block", b}, {"step_in_block", sib}, {"confidence", json_number(confidence_[i])}});
-        }
+    std::vector<int> pos;
+    for (int i = P_; i < L_; ++i)
+        if (commit_step_[i] >= 0) pos.push_back(i);
+    std::stable_sort(pos.begin(), pos.end(), [&](int a, int b) { return commit_step_[a] < commit_step_[b]; });
+    // Block and step in block from the steps' records (the schedule may vary per block).
+    std::map<int, std::pair<int, int>> where;
+    for (const StepRecordInfo& r : run_.schedule()) where[r.step] = {r.block, r.step_in_block};
+    const int spb = std::max(1, run_.steps_per_block());
+    for (size_t o = 0; o < pos.size(); ++o) {
+        const int i = pos[o], s = commit_step_[i];
+        const auto it = where.find(s);
+        const auto [b, sib] = it != where.end() ? it->second : std::pair<int, int>{s / spb, s % spb};
+        decode.push_back({{"order", o}, {"position", i}, {"token_id", final_ids_[i]}, {"text", text_of(i)}, {"step", s},
+                          {"block", b}, {"step_in_block", sib}, {"confidence", json_number(confidence_[i])}});
     }
+    return decode;
+}
+
+ojson Analysis::commit_attention() const {
     ojson commit = {{"available", mean_maps_}};
-    if (mean_maps_) {
-        commit["heads"] = run_.map_heads() == MapHeads::all ? "metrics per head, then mean; top keys of the head-mean row"
-                                                            : "head-mean row";
-        commit["positions_outside_stored_rows"] = commit_rows_skipped_;
-        commit["rows"] = commit_rows_;
-    } else {
+    if (!mean_maps_) {
         commit["reason"] = fmt::format("needs head-mean or all-head maps; the run stores '{}'", run_.map_heads_label());
+        return commit;
     }
-    report["cache"] = cache_report();
-    report["diffusion"] = {{"commit_source", commit_source_},
-                           {"decode_order", std::move(decode)},
-                           {"commit_attention", std::move(commit)},
-                           {"masked_mass", {{"steps", steps_}, {"layers", layers_}, {"masked_keys", masked_keys_},
-                                            {"uniform", uniform}, {"rows", mm_rows}}}};
-    return report;
+    commit["heads"] = run_.map_heads() == MapHeads::all ? "metrics per head, then mean; top keys of the head-mean row"
+                                                        : "head-mean row";
+    commit["positions_outside_stored_rows"] = commit_rows_skipped_;
+    commit["rows"] = commit_rows_;
+    return commit;
+}
+
+// The head-mean mass on masked keys over the captured steps (per layer and row set), with the
+// share of masked keys (what a uniform row would give).
+ojson Analysis::masked_mass_curves() const {
+    ojson uniform = ojson::array();
+    for (int c : masked_keys_) uniform.push_back(double(c) / L_);
+    ojson mm_rows = ojson::object();
+    for (int rs = 0; rs < kNumRowSets; ++rs) mm_rows[kRowSetNames[rs]] = json_matrix(masked_mass_[rs]);
+    return {{"steps", steps_}, {"layers", layers_}, {"masked_keys", masked_keys_}, {"uniform", uniform}, {"rows", mm_rows}};
 }
 
 }  // namespace

@@ -25,8 +25,10 @@ namespace {
 
 std::string file_name(const FigureRequest& r, int step, int layer, const RenderOptions& opt) {
     const std::string head = r.head < 0 ? "mean" : fmt::format("head{:02d}", r.head);
+    const char* window = r.window == MapWindow::canvas ? "_canvas" : "";
     switch (r.kind) {
-        case Kind::heatmap: return fmt::format("heatmap_step{:03d}_layer{:02d}_{}.{}", step, layer, head, extension(opt.format));
+        case Kind::heatmap:
+            return fmt::format("heatmap_step{:03d}_layer{:02d}_{}{}.{}", step, layer, head, window, extension(opt.format));
         case Kind::grid: return fmt::format("grid_step{:03d}.{}", step, extension(opt.format));
         case Kind::evolution: return fmt::format("evolution_layer{:02d}_{}.{}", layer, head, extension(opt.format));
         case Kind::decode_order: return fmt::format("decode_order.{}", extension(opt.format));
@@ -38,6 +40,15 @@ std::string file_name(const FigureRequest& r, int step, int layer, const RenderO
 // The evolution curves' layers: up to max_layers captured layers, evenly spaced.
 std::vector<int> curve_layers(const analysis::RunReader& run, const RenderOptions& opt) {
     return analysis::pick_layers(static_cast<int>(run.captured_layers().size()), opt.max_layers);
+}
+
+// The step of the prompt-and-answer heatmap: the last captured step whose forward recomputed every
+// row (a cached step has no attention in the rows it reused), else the last captured step.
+size_t canvas_step_index(const analysis::RunReader& run) {
+    const auto& steps = run.steps();
+    for (size_t k = steps.size(); k-- > 0;)
+        if (steps[k].query_begin == 0 && steps[k].query_end == run.canvas_length()) return k;
+    return steps.size() - 1;
 }
 
 // Draws figures on a few worker threads while the caller reads the next steps. submit() blocks
@@ -146,6 +157,12 @@ ScaleKind parse_scale(const std::string& s) {
     fail("unknown colour scale '{}' (expected linear or log)", s);
 }
 
+MapWindow parse_window(const std::string& s) {
+    if (s == "step") return MapWindow::step;
+    if (s == "canvas") return MapWindow::canvas;
+    fail("unknown heatmap window '{}' (expected step or canvas)", s);
+}
+
 const char* extension(Format f) {
     switch (f) {
         case Format::png: return "png";
@@ -197,7 +214,7 @@ std::string render_one(const analysis::RunReader& run, const RenderOptions& opt,
     switch (req.kind) {
         case Kind::heatmap: {
             const analysis::StepCapture s = run.load_step(step_index_of(run, req.step));
-            draw_heatmap_figure(run, info, s, layer_index_of(run, req.layer), req.head, opt, path);
+            draw_heatmap_figure(run, info, s, layer_index_of(run, req.layer), req.head, req.window, opt, path);
             break;
         }
         case Kind::grid: {
@@ -246,19 +263,30 @@ std::vector<std::string> render_default_set(const analysis::RunReader& run, cons
     const int map_layer = layer_index_of(run, -1);
     const std::vector<int> layers = curve_layers(run, opt);
     EvolutionCollector evo(run, info, layers, map_layer, -1, opt);
+    const size_t canvas_k = canvas_step_index(run);
+    std::shared_ptr<const analysis::StepCapture> canvas_step;
     FigurePool pool(pool_threads());
     for (size_t k = 0; k < steps.size(); ++k) {
         auto s = std::make_shared<const analysis::StepCapture>(run.load_step(k));
         evo.add(*s);
-        if (!maps || !key.count(k)) continue;
+        if (!maps) continue;
+        if (k == canvas_k) canvas_step = s;
+        if (!key.count(k)) continue;
         const FigureRequest hreq{Kind::heatmap, s->step, run.captured_layers()[map_layer], -1};
         files.push_back((fs::path(out_dir) / file_name(hreq, s->step, hreq.layer, opt)).string());
         pool.submit([&run, &info, &opt, s, map_layer, path = files.back()] {
-            draw_heatmap_figure(run, info, *s, map_layer, -1, opt, path);
+            draw_heatmap_figure(run, info, *s, map_layer, -1, MapWindow::step, opt, path);
         });
         const FigureRequest greq{Kind::grid, s->step, -1, -1};
         files.push_back((fs::path(out_dir) / file_name(greq, s->step, -1, opt)).string());
         pool.submit([&run, &info, &opt, &layers, s, path = files.back()] { draw_grid_figure(run, info, *s, layers, opt, path); });
+    }
+    if (canvas_step) {
+        const FigureRequest creq{Kind::heatmap, canvas_step->step, run.captured_layers()[map_layer], -1, MapWindow::canvas};
+        files.push_back((fs::path(out_dir) / file_name(creq, creq.step, creq.layer, opt)).string());
+        pool.submit([&run, &info, &opt, s = canvas_step, map_layer, path = files.back()] {
+            draw_heatmap_figure(run, info, *s, map_layer, -1, MapWindow::canvas, opt, path);
+        });
     }
     const FigureRequest ereq{Kind::evolution, -1, run.captured_layers()[map_layer], -1};
     files.push_back((fs::path(out_dir) / file_name(ereq, -1, ereq.layer, opt)).string());

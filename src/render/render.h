@@ -23,6 +23,9 @@ namespace dlmscope::render {
 enum class Format { png, svg, pdf };
 enum class Kind { heatmap, grid, evolution, decode_order, drift };
 enum class ScaleKind { linear, log };
+// A heatmap's window: around the step's block (at most max_tokens positions), or the prompt and
+// the answer (the whole canvas, at most 4 × max_tokens positions around the prompt's end).
+enum class MapWindow { step, canvas };
 
 struct RenderOptions {
     Format format = Format::png;
@@ -39,25 +42,29 @@ struct FigureRequest {
     int step = -1;   // captured step; -1 = the last captured step (heatmap, grid)
     int layer = -1;  // model layer; -1 = the last captured layer (heatmap, evolution maps)
     int head = -1;   // model head; -1 = the mean over heads
+    MapWindow window = MapWindow::step;  // heatmap only
 };
 
 // Parsers for the CLI; each throws Error naming the value and what is accepted.
 Format parse_format(const std::string& s);
 Kind parse_kind(const std::string& s);
 ScaleKind parse_scale(const std::string& s);
+MapWindow parse_window(const std::string& s);  // "step" or "canvas"
 const char* extension(Format f);  // "png", "svg", "pdf"
 const char* kind_name(Kind k);    // "heatmap", "grid", "evolution", "decode-order", "drift"
 
 // Renders one figure. `output` is a file path, or a directory (existing, or ending in '/') in which
-// a descriptive name such as heatmap_step017_layer01_mean.png is chosen. Returns the path written.
+// a descriptive name such as heatmap_step017_layer01_mean.png (heatmap_step017_layer01_mean_canvas.png
+// with MapWindow::canvas) is chosen. Returns the path written.
 // Throws Error when the run cannot give the figure (e.g. heatmaps of a --capture-heads none run).
 std::string render_one(const analysis::RunReader& run, const RenderOptions& opt, const FigureRequest& req,
                        const std::string& output);
 
 // Renders the default set into `out_dir` (created) and returns the files written, in order: for each
 // block its first and last captured step as a heatmap (last captured layer, head mean) and a layer
-// grid; one evolution figure (up to max_layers layers); the decode order; the cache drift when the
-// run holds a cache audit. Reads each step once.
+// grid; a heatmap of the prompt and the answer (MapWindow::canvas) at the last captured step that
+// recomputed every row; one evolution figure (up to max_layers layers); the decode order; the cache
+// drift when the run holds a cache audit. Reads each step once.
 // Figures the run cannot give (no maps, incomplete run) are skipped with a message to opt.warn.
 std::vector<std::string> render_default_set(const analysis::RunReader& run, const RenderOptions& opt,
                                             const std::string& out_dir);

@@ -184,6 +184,25 @@ TEST(RenderWindow, AroundTheGeneratedRegionNeverTopLeft) {
     EXPECT_EQ(q.end, 148);
 }
 
+TEST(RenderWindow, CanvasWindowHoldsThePromptAndTheAnswer) {
+    // The whole canvas when it fits.
+    auto w = render::canvas_window(toy_info(100, 48, 16, 48), 256);
+    EXPECT_EQ(w.begin, 0);
+    EXPECT_EQ(w.end, 148);
+    // Longer: as many prompt positions as generated ones, around the prompt | generation boundary.
+    w = render::canvas_window(toy_info(100, 48, 16, 48), 64);
+    EXPECT_EQ(w.begin, 100 - 32);
+    EXPECT_EQ(w.end, 100 + 32);
+    // A short prompt is whole, and the generated region fills the rest.
+    w = render::canvas_window(toy_info(10, 512, 32, 512), 64);
+    EXPECT_EQ(w.begin, 0);
+    EXPECT_EQ(w.end, 64);
+    // A short answer is whole, and the prompt's end fills the rest.
+    w = render::canvas_window(toy_info(500, 16, 16, 16), 64);
+    EXPECT_EQ(w.begin, 516 - 64);
+    EXPECT_EQ(w.end, 516);
+}
+
 TEST(RenderColormap, TablesAndScales) {
     const auto& v = render::Colormap::viridis();
     EXPECT_NEAR(v.at(0).r, 0.267004, 1e-6);
@@ -440,9 +459,44 @@ TEST(RenderFigures, DefaultSet) {
     EXPECT_EQ(names, (std::vector<std::string>{
                          "heatmap_step000_layer01_mean.png", "grid_step000.png", "heatmap_step007_layer01_mean.png",
                          "grid_step007.png", "heatmap_step008_layer01_mean.png", "grid_step008.png",
-                         "heatmap_step015_layer01_mean.png", "grid_step015.png", "evolution_layer01_mean.png",
-                         "decode_order.png"}));
+                         "heatmap_step015_layer01_mean.png", "grid_step015.png", "heatmap_step015_layer01_mean_canvas.png",
+                         "evolution_layer01_mean.png", "decode_order.png"}));
     for (const auto& f : files) EXPECT_GT(read_png(f).distinct, 20u) << f;
+}
+
+// The step heatmaps show a window of 64 positions around the generated region, which leaves out
+// the start of the tiny run's 39-token prompt; the set's prompt-and-answer heatmap holds the whole
+// canvas, every position labelled.
+TEST(RenderFigures, DefaultSetShowsThePromptAndTheAnswer) {
+    const analysis::RunReader& r = run_mean();
+    const int P = r.prompt_length(), L = r.canvas_length();
+    ASSERT_GT(L, 64) << "the step windows must leave part of the canvas out for this test to mean something";
+    render::RenderOptions opt;
+    opt.format = Format::svg;
+    const fs::path dir = work_dir() / "default-set-svg";
+    std::string canvas_path;
+    for (const auto& f : render::render_default_set(r, opt, dir.string()))
+        if (fs::path(f).filename() == "heatmap_step015_layer01_mean_canvas.svg") canvas_path = f;
+    ASSERT_FALSE(canvas_path.empty()) << "the default set has no prompt-and-answer heatmap";
+    expect_xml(canvas_path);
+    const std::string svg = read_file(canvas_path);
+    EXPECT_NE(svg.find("<title>Attention at step 15 · layer 1 · head mean · prompt and answer</title>"), std::string::npos);
+    EXPECT_NE(svg.find(fmt::format("queries 0–{} × keys 0–{} of canvas 0–{} (prompt 0–{})", L - 1, L - 1, L - 1, P - 1)),
+              std::string::npos);
+    // Every prompt token and the last position are labelled (no label thinned away).
+    const render::RunInfo info = render::read_run_info(r);
+    const analysis::StepCapture s = r.load_step(r.steps().size() - 1);
+    ASSERT_EQ(s.step, 15);
+    std::vector<int> positions;
+    for (int p = 0; p < P; ++p) positions.push_back(p);
+    positions.push_back(L - 1);
+    for (int p : positions) {
+        const std::string label = render::label_at(info, s.canvas, p, s.step).text;
+        EXPECT_NE(svg.find(">" + xml_escaped(label) + "</text>"), std::string::npos) << "position " << p << ": " << label;
+    }
+    // A step heatmap of the same set starts after the prompt's start.
+    const std::string step_svg = read_file(dir / "heatmap_step015_layer01_mean.svg");
+    EXPECT_NE(step_svg.find(fmt::format("keys {}–{} of canvas", L - 64, L - 1)), std::string::npos);
 }
 
 TEST(RenderFigures, StatisticsOnlyRun) {
@@ -502,6 +556,15 @@ TEST(RenderCli, PlotWritesTheFileItNames) {
     // --kind all: the default set into a directory.
     ASSERT_EQ(std::system(fmt::format("'{}' plot -i '{}' --kind all --dpi 50 -o '{}/all' > /dev/null 2>&1", bin, r.root(), dir.string()).c_str()), 0);
     EXPECT_TRUE(fs::is_regular_file(dir / "all" / "decode_order.png"));
+    EXPECT_TRUE(fs::is_regular_file(dir / "all" / "heatmap_step015_layer01_mean_canvas.png"));
+    // --window canvas: the prompt and the answer.
+    ASSERT_EQ(std::system(fmt::format("'{}' plot -i '{}' --kind heatmap --window canvas -f svg -o '{}/canvas/' > /dev/null 2>&1", bin,
+                                      r.root(), dir.string())
+                              .c_str()),
+              0);
+    const std::string canvas = read_file(dir / "canvas" / "heatmap_step015_layer01_mean_canvas.svg");
+    EXPECT_NE(canvas.find(fmt::format("keys 0–{} of canvas", r.canvas_length() - 1)), std::string::npos);
+    EXPECT_NE(std::system(fmt::format("'{}' plot -i '{}' --window all -o '{}/' > /dev/null 2>&1", bin, r.root(), dir.string()).c_str()), 0);
 }
 
 TEST(RenderParse, NamesAndErrors) {
@@ -509,6 +572,8 @@ TEST(RenderParse, NamesAndErrors) {
     EXPECT_EQ(render::parse_kind("decode-order"), Kind::decode_order);
     EXPECT_EQ(render::parse_kind("drift"), Kind::drift);
     EXPECT_EQ(render::parse_scale("log"), render::ScaleKind::log);
+    EXPECT_EQ(render::parse_window("canvas"), render::MapWindow::canvas);
+    EXPECT_THROW(render::parse_window("prompt"), Error);
     EXPECT_THROW(render::parse_format("jpg"), Error);
     EXPECT_THROW(render::parse_kind("bar"), Error);
     render::RenderOptions bad;
@@ -596,7 +661,8 @@ TEST(RenderSchedule, BlockBoundariesComeFromTheRecords) {
     for (const auto& f : render::render_default_set(r, opt, (dir / "set").string()))
         if (fs::path(f).filename().string().rfind("heatmap_", 0) == 0) names.push_back(fs::path(f).filename().string());
     EXPECT_EQ(names, (std::vector<std::string>{"heatmap_step000_layer01_mean.png", "heatmap_step004_layer01_mean.png",
-                                               "heatmap_step005_layer01_mean.png", "heatmap_step015_layer01_mean.png"}));
+                                               "heatmap_step005_layer01_mean.png", "heatmap_step015_layer01_mean.png",
+                                               "heatmap_step015_layer01_mean_canvas.png"}));
 }
 
 TEST(RenderSchedule, DecodeOrderOfAThresholdRunListsItsBlocks) {
@@ -643,6 +709,18 @@ TEST(RenderCache, HeatmapOfACachedStepMarksWhatCameFromTheCache) {
     EXPECT_NE(f.find("full forward: every row and key recomputed"), std::string::npos);
     EXPECT_EQ(f.find("not recomputed"), std::string::npos);
     EXPECT_EQ(f.find("cache age"), std::string::npos);
+    // The default set's prompt-and-answer heatmap is of the last full forward: every row has attention.
+    int last_full = -1;
+    for (const analysis::StepRecordInfo& s : r.schedule())
+        if (s.kind == "full") last_full = s.step;
+    ASSERT_GT(last_full, 0);
+    std::string canvas;
+    for (const auto& file : render::render_default_set(r, opt, (dir / "set").string()))
+        if (file.find("_canvas.svg") != std::string::npos) canvas = file;
+    EXPECT_EQ(fs::path(canvas).filename(), fmt::format("heatmap_step{:03d}_layer01_mean_canvas.svg", last_full));
+    const std::string c = read_file(canvas);
+    EXPECT_NE(c.find("full forward: every row and key recomputed"), std::string::npos);
+    EXPECT_EQ(c.find("not recomputed at this step"), std::string::npos);
     // PNG: the hatch's light grey fills rows not recomputed.
     opt.format = Format::png;
     const Png png = read_png(render::render_one(r, opt, {Kind::heatmap, step, -1, -1}, (dir / "h.png").string()));

@@ -4,6 +4,7 @@
 // [SECTION] the run as the page sees it: tokens, commit steps, confidences, parameters, the steps'
 //           records (kind, recomputed rows, blocks), the cache audit (meta JSON)
 // [SECTION] choosing what fits --max-mb: sampling the encoded size, then steps / layers / heads
+// [SECTION] the writer: write() step by step (what the run holds, what fits, the pass, the page)
 // [SECTION] the pass over the run: stats of every step, maps of the selected steps
 // [SECTION] assembling the file: template + CSS + JS + meta + blobs
 #include "render/html/viewer.h"
@@ -562,6 +563,29 @@ struct Selection {
     }
 };
 
+// ============================================================================================
+// [SECTION] the writer: write() step by step
+// ============================================================================================
+
+// What the pass over the run gathers: every step's statistics, the maps of the selected steps.
+struct PassData {
+    std::vector<uint16_t> stats_f16;                              // [captured step][nl][H][sets][stats]
+    std::map<int, std::map<std::pair<int, int>, MapBlob>> blobs;  // rank → (layer index, entry) → blob
+    double map_bytes = 0.0;
+    std::vector<std::vector<int32_t>> canvases;  // only for runs whose manifest lacks commit steps
+    json query_rows = json::array(), key_steps = json::array();  // per captured step
+};
+
+// Where the blobs went: the maps' steps and ln(max) in page order, the cache audit's blob.
+struct BlobLayout {
+    BlobWriter bw;
+    json map_steps = json::array(), map_hi = json::array();
+    uint64_t embedded = 0;
+    int drift_blob = -1;
+};
+
+// write() runs the steps below in order: what the run holds, what fits --max-mb, the pass over the
+// steps, then the page (blobs, notes, metadata, template).
 class ViewerWriter {
 public:
     ViewerWriter(const analysis::RunReader& run, const ViewerOptions& opt) : run_(run), opt_(opt) {}
@@ -571,48 +595,146 @@ private:
     void log(const std::string& s) const {
         if (opt_.verbose) opt_.verbose(s);
     }
+    int n_captured() const { return static_cast<int>(run_.steps().size()); }
+    int n_layers() const { return static_cast<int>(run_.captured_layers().size()); }
+
+    // What the run holds.
+    void find_map_entries();
+    std::string page_title() const;
+    void read_cache_audit();
+    // What fits.
+    double stats_raw_bytes() const;
+    double fixed_bytes() const;
+    void plan_maps();
+    double estimate_map_bytes(const std::vector<int>& ranks_with_maps);
+    void choose(double budget_bytes, double per_map, int n_steps);
+    // The pass.
+    void read_steps();
+    bool read_stats_only(int k);
+    void add_step(const std::vector<float>& stats, const std::vector<int32_t>& canvas, const std::vector<int32_t>& key_step);
     // The stored head of `entry` in a step's maps, or -1 when it is the mean over all stored heads.
     int stored_index(int entry) const;
     // Encodes the (layer index, entry) maps of a loaded step.
     std::vector<MapBlob> encode_step(const analysis::StepCapture& s, const std::vector<std::pair<int, int>>& which) const;
-    double estimate_map_bytes(const std::vector<int>& ranks_with_maps);
-    void choose(double budget_bytes, double per_map, int n_steps);
+    void embed_maps(int rank, const analysis::StepCapture& s);
+    void thin_selection();
+    void drop_unselected_maps();
+    void commits_from_canvases();
+    // The page.
+    BlobLayout lay_out_blobs();
+    void add_notes(int kept_steps);
+    int max_layer_heads(int kept_steps) const;
+    json page_meta(const BlobLayout& b, int kept_steps) const;
+    void write_page(const std::string& path, const std::string& meta_s, const std::string& blobs_html) const;
+    ViewerResult result(const std::string& path, Clock::time_point t0, const BlobLayout& b, int kept_steps) const;
 
     const analysis::RunReader& run_;
     const ViewerOptions& opt_;
     int threads_ = 1;
     int R_ = 0, L_ = 0;
-    std::vector<int> entries_;  // every page head entry the run can give
+    bool has_maps_ = false;           // the run stores maps the page can show
+    std::vector<int> entries_;        // every page head entry the run can give
+    std::vector<int> ranks_with_maps_;  // indices into steps() that hold maps
+    int n_map_steps_ = 0;
+    uint64_t maps_available_ = 0;
+    DecodeInfo decode_;
+    std::string title_;
+    std::optional<DriftData> drift_;
+    std::string drift_error_;
+    double map_budget_ = 0.0;
     Selection sel_;
+    PassData pass_;
     std::vector<std::string> notes_;
 };
 
-int ViewerWriter::stored_index(int entry) const {
-    if (run_.map_heads() == analysis::MapHeads::mean) return 0;
-    if (entry == kHeadMean) return -1;
-    const auto& list = run_.map_head_list();
-    const auto it = std::find(list.begin(), list.end(), entry);
-    DLM_ASSERT(it != list.end());
-    return static_cast<int>(it - list.begin());
+ViewerResult ViewerWriter::write(const std::string& path) {
+    const auto t0 = Clock::now();
+    threads_ = opt_.threads > 0 ? opt_.threads : std::max(1u, std::thread::hardware_concurrency());
+    L_ = run_.canvas_length();
+    R_ = run_.map_rows().second - run_.map_rows().first;
+    find_map_entries();
+    decode_ = decode_info_from_manifest(run_);
+    title_ = page_title();
+    read_cache_audit();
+    plan_maps();
+    read_steps();
+    commits_from_canvases();
+    const BlobLayout blobs = lay_out_blobs();
+    const int kept_steps = static_cast<int>(pass_.blobs.size());
+    add_notes(kept_steps);
+    write_page(path, script_json(page_meta(blobs, kept_steps)), blobs.bw.html);
+    return result(path, t0, blobs, kept_steps);
 }
 
-std::vector<MapBlob> ViewerWriter::encode_step(const analysis::StepCapture& s, const std::vector<std::pair<int, int>>& which) const {
-    std::vector<MapBlob> out(which.size());
-    const size_t n = static_cast<size_t>(R_) * L_;
-    parallel_for(static_cast<int>(which.size()), threads_, [&](int t) {
-        const auto [li, entry] = which[t];
-        const int stored = stored_index(entry);
-        std::vector<float> mean;
-        // A stored head, or the mean over all stored heads (the run stores every head).
-        const float* src = stored >= 0 ? s.map(li, stored) : s.head_mean(li, mean);
-        std::vector<uint8_t> q(n);
-        out[t].log_max = detail::quantise_log(src, n, q.data());  // NaN (rows not recomputed) → code 0 …
-        const std::vector<uint8_t> absent = detail::absent_rows(src, R_, L_);  // … marked absent by their filter byte
-        const std::vector<uint8_t> f = detail::filter_rows(q.data(), R_, L_, absent.data());
-        const std::vector<uint8_t> z = detail::deflate_zlib(f.data(), f.size(), opt_.zlib_level);
-        out[t].b64 = detail::base64(z.data(), z.size());
-    });
-    return out;
+// ---- what the run holds ----------------------------------------------------------------------
+
+// Which page entries the run can give: the head mean (stored or derived from all heads), heads.
+void ViewerWriter::find_map_entries() {
+    const auto& steps = run_.steps();
+    has_maps_ = run_.map_heads() != analysis::MapHeads::none && n_captured() > 0 && steps.front().has_attn;
+    if (has_maps_) {
+        switch (run_.map_heads()) {
+            case analysis::MapHeads::mean: entries_ = {kHeadMean}; break;
+            case analysis::MapHeads::all:
+                entries_ = {kHeadMean};
+                for (int h = 0; h < run_.n_heads(); ++h) entries_.push_back(h);
+                break;
+            case analysis::MapHeads::list: entries_ = run_.map_head_list(); break;
+            case analysis::MapHeads::none: break;
+        }
+    }
+    for (int k = 0; k < n_captured(); ++k)
+        if (steps[k].has_attn) ranks_with_maps_.push_back(k);
+    n_map_steps_ = static_cast<int>(ranks_with_maps_.size());
+    maps_available_ = static_cast<uint64_t>(n_map_steps_) * n_layers() * entries_.size();
+}
+
+std::string ViewerWriter::page_title() const {
+    if (!opt_.title.empty()) return opt_.title;
+    std::string prompt = run_.manifest().value("prompt", "");
+    if (prompt.empty()) prompt = fs::path(run_.manifest_path()).stem().string();
+    if (prompt.size() > 80) prompt = prompt.substr(0, 77) + "...";
+    return "dlmscope · " + prompt;
+}
+
+// The cache audit, when the run has one; a malformed one is reported on the page, not fatal.
+void ViewerWriter::read_cache_audit() {
+    try {
+        drift_ = read_drift(run_);
+    } catch (const Error& e) {
+        drift_error_ = fmt::format("the cache audit is not shown: {}", e.what());
+    }
+}
+
+// ---- what fits -------------------------------------------------------------------------------
+
+// The statistics of every captured step in f16, uncompressed.
+double ViewerWriter::stats_raw_bytes() const {
+    return static_cast<double>(n_captured()) * n_layers() * run_.n_heads() * kNumRowSets * kNumStats * 2;
+}
+
+// Fixed part: template + assets + metadata + statistics (upper bound: f16, uncompressed, base64),
+// the cache audit likewise, and the steps' key provenance (a few change points per step).
+double ViewerWriter::fixed_bytes() const {
+    const double drift_raw = drift_ ? static_cast<double>(drift_->f16.size()) * 2 : 0.0;
+    return static_cast<double>(assets::kViewerHtml.size() + assets::kViewerJs.size() + assets::kViewerCss.size()) +
+           static_cast<double>(script_json(run_meta(run_, decode_, title_)).size()) +
+           (stats_raw_bytes() + drift_raw) * 4.0 / 3.0 + static_cast<double>(n_captured()) * 64 + 8192;
+}
+
+// The bytes left for maps, and the selection of maps that fits them.
+void ViewerWriter::plan_maps() {
+    map_budget_ = opt_.max_mb * kMB - fixed_bytes();
+    if (!has_maps_) return;
+    // Upper bound of one encoded map (incompressible codes + filter bytes + zlib + base64 + index).
+    const double bound = (static_cast<double>(R_) * (L_ + 1) * 1.001 + 64) * 4.0 / 3.0 + 32;
+    double per_map = bound;
+    if (bound * static_cast<double>(maps_available_) > map_budget_) {
+        per_map = estimate_map_bytes(ranks_with_maps_) * 1.08 + 32;
+        log(fmt::format("viewer: about {:.1f} kB per map (sampled); {} maps in the run, {:.1f} MB for maps", per_map / 1e3,
+                        maps_available_, map_budget_ / kMB));
+    }
+    choose(std::max(map_budget_, 0.0), per_map, n_map_steps_);
 }
 
 // Mean base64 bytes of one map, measured on up to 3 steps × 8 maps spread over the run.
@@ -639,7 +761,7 @@ double ViewerWriter::estimate_map_bytes(const std::vector<int>& ranks_with_maps)
 // per-head maps go first (the head mean stays), then every k-th step (down to 16 steps), then
 // layers (evenly spaced), then steps again.
 void ViewerWriter::choose(double budget, double per_map, int n_steps) {
-    const int nl = static_cast<int>(run_.captured_layers().size());
+    const int nl = n_layers();
     sel_.layers = evenly_spaced(nl, nl);
     sel_.heads = entries_;
     auto cost = [&] { return static_cast<double>(sel_.steps_kept(n_steps)) * sel_.layers.size() * sel_.heads.size() * per_map; };
@@ -670,282 +792,274 @@ void ViewerWriter::choose(double budget, double per_map, int n_steps) {
 }
 
 // ============================================================================================
-// [SECTION] the pass over the run, and [SECTION] assembling the file
+// [SECTION] the pass over the run
 // ============================================================================================
 
-ViewerResult ViewerWriter::write(const std::string& path) {
-    const auto t0 = Clock::now();
-    threads_ = opt_.threads > 0 ? opt_.threads : std::max(1u, std::thread::hardware_concurrency());
+// Statistics of every captured step; the maps of the selected ones.
+void ViewerWriter::read_steps() {
     const auto& steps = run_.steps();
-    const int n_captured = static_cast<int>(steps.size());
-    const int nl = static_cast<int>(run_.captured_layers().size());
-    const int H = run_.n_heads();
-    const int L = run_.canvas_length(), P = run_.prompt_length();
-    L_ = L;
-    R_ = run_.map_rows().second - run_.map_rows().first;
-    const double max_bytes = opt_.max_mb * kMB;
-
-    // Which page entries the run can give: the head mean (stored or derived from all heads), heads.
-    const bool has_maps = run_.map_heads() != analysis::MapHeads::none && n_captured > 0 && steps.front().has_attn;
-    if (has_maps) {
-        switch (run_.map_heads()) {
-            case analysis::MapHeads::mean: entries_ = {kHeadMean}; break;
-            case analysis::MapHeads::all:
-                entries_ = {kHeadMean};
-                for (int h = 0; h < H; ++h) entries_.push_back(h);
-                break;
-            case analysis::MapHeads::list: entries_ = run_.map_head_list(); break;
-            case analysis::MapHeads::none: break;
-        }
-    }
-    std::vector<int> ranks_with_maps;  // indices into steps() that hold maps
-    for (int k = 0; k < n_captured; ++k)
-        if (steps[k].has_attn) ranks_with_maps.push_back(k);
-    const int n_map_steps = static_cast<int>(ranks_with_maps.size());
-    const uint64_t maps_available = static_cast<uint64_t>(n_map_steps) * nl * entries_.size();
-
-    DecodeInfo decode = decode_info_from_manifest(run_);
-    std::string title = opt_.title;
-    if (title.empty()) {
-        std::string prompt = run_.manifest().value("prompt", "");
-        if (prompt.empty()) prompt = fs::path(run_.manifest_path()).stem().string();
-        if (prompt.size() > 80) prompt = prompt.substr(0, 77) + "...";
-        title = "dlmscope · " + prompt;
-    }
-
-    // The cache audit, when the run has one; a malformed one is reported on the page, not fatal.
-    std::optional<DriftData> drift;
-    std::string drift_error;
-    try {
-        drift = read_drift(run_);
-    } catch (const Error& e) {
-        drift_error = fmt::format("the cache audit is not shown: {}", e.what());
-    }
-
-    // Fixed part: template + assets + metadata + statistics (upper bound: f16, uncompressed, base64),
-    // the cache audit likewise, and the steps' key provenance (a few change points per step).
-    const double stats_raw = static_cast<double>(n_captured) * nl * H * kNumRowSets * kNumStats * 2;
-    const double drift_raw = drift ? static_cast<double>(drift->f16.size()) * 2 : 0.0;
-    const double fixed = static_cast<double>(assets::kViewerHtml.size() + assets::kViewerJs.size() + assets::kViewerCss.size()) +
-                         static_cast<double>(script_json(run_meta(run_, decode, title)).size()) +
-                         (stats_raw + drift_raw) * 4.0 / 3.0 + static_cast<double>(n_captured) * 64 + 8192;
-    const double map_budget = max_bytes - fixed;
-
-    if (has_maps) {
-        // Upper bound of one encoded map (incompressible codes + filter bytes + zlib + base64 + index).
-        const double bound = (static_cast<double>(R_) * (L + 1) * 1.001 + 64) * 4.0 / 3.0 + 32;
-        double per_map = bound;
-        if (bound * static_cast<double>(maps_available) > map_budget) {
-            per_map = estimate_map_bytes(ranks_with_maps) * 1.08 + 32;
-            log(fmt::format("viewer: about {:.1f} kB per map (sampled); {} maps in the run, {:.1f} MB for maps", per_map / 1e3,
-                            maps_available, map_budget / kMB));
-        }
-        choose(std::max(map_budget, 0.0), per_map, n_map_steps);
-    }
-
-    // The pass: statistics of every captured step; the maps of the selected ones.
-    std::vector<uint16_t> stats_f16;
-    stats_f16.reserve(static_cast<size_t>(stats_raw / 2));
-    std::map<int, std::map<std::pair<int, int>, MapBlob>> blobs;  // rank → (layer index, entry) → blob
-    double map_bytes = 0.0;
-    std::vector<std::vector<int32_t>> canvases;  // only for runs whose manifest lacks commit steps
+    pass_.stats_f16.reserve(static_cast<size_t>(stats_raw_bytes() / 2));
     int map_rank = 0;
-    std::vector<float> step_stats;
-    std::vector<int32_t> step_canvas, step_keys;
-    json query_rows = json::array(), key_steps = json::array();  // per captured step
-    for (int k = 0; k < n_captured; ++k) {
-        const int rank = steps[k].has_attn && has_maps ? map_rank++ : -1;
-        const bool embed = rank >= 0 && sel_.keeps(rank, n_map_steps) && !sel_.layers.empty();
-        query_rows.push_back({steps[k].query_begin, steps[k].query_end});
-        // Steps whose maps stay out: read the statistics and canvas only (a fraction of the file).
-        if (!embed && load_step_stats(run_, static_cast<size_t>(k), step_stats, step_canvas, step_keys)) {
-            for (float v : step_stats) stats_f16.push_back(f32_to_f16(v));
-            if (!decode.from_manifest) canvases.push_back(step_canvas);
-            key_steps.push_back(key_step_runs(step_keys));
-            log(fmt::format("viewer: step {} ({}/{}), statistics", steps[k].step, k + 1, n_captured));
+    for (int k = 0; k < n_captured(); ++k) {
+        const int rank = steps[k].has_attn && has_maps_ ? map_rank++ : -1;
+        const bool embed = rank >= 0 && sel_.keeps(rank, n_map_steps_) && !sel_.layers.empty();
+        pass_.query_rows.push_back({steps[k].query_begin, steps[k].query_end});
+        if (!embed && read_stats_only(k)) continue;
+        const analysis::StepCapture s = run_.load_step(static_cast<size_t>(k));
+        add_step(s.stats, s.canvas, s.key_step);
+        if (!s.maps.empty() && embed) embed_maps(rank, s);
+        log(fmt::format("viewer: step {} ({}/{})", s.step, k + 1, n_captured()));
+    }
+}
+
+// A step whose maps stay out: its statistics and canvas only (a fraction of the file). False when
+// the fast path does not apply.
+bool ViewerWriter::read_stats_only(int k) {
+    std::vector<float> stats;
+    std::vector<int32_t> canvas, keys;
+    if (!load_step_stats(run_, static_cast<size_t>(k), stats, canvas, keys)) return false;
+    add_step(stats, canvas, keys);
+    log(fmt::format("viewer: step {} ({}/{}), statistics", run_.steps()[k].step, k + 1, n_captured()));
+    return true;
+}
+
+void ViewerWriter::add_step(const std::vector<float>& stats, const std::vector<int32_t>& canvas,
+                            const std::vector<int32_t>& key_step) {
+    for (float v : stats) pass_.stats_f16.push_back(f32_to_f16(v));
+    if (!decode_.from_manifest) pass_.canvases.push_back(canvas);
+    pass_.key_steps.push_back(key_step_runs(key_step));
+}
+
+int ViewerWriter::stored_index(int entry) const {
+    if (run_.map_heads() == analysis::MapHeads::mean) return 0;
+    if (entry == kHeadMean) return -1;
+    const auto& list = run_.map_head_list();
+    const auto it = std::find(list.begin(), list.end(), entry);
+    DLM_ASSERT(it != list.end());
+    return static_cast<int>(it - list.begin());
+}
+
+std::vector<MapBlob> ViewerWriter::encode_step(const analysis::StepCapture& s, const std::vector<std::pair<int, int>>& which) const {
+    std::vector<MapBlob> out(which.size());
+    const size_t n = static_cast<size_t>(R_) * L_;
+    parallel_for(static_cast<int>(which.size()), threads_, [&](int t) {
+        const auto [li, entry] = which[t];
+        const int stored = stored_index(entry);
+        std::vector<float> mean;
+        // A stored head, or the mean over all stored heads (the run stores every head).
+        const float* src = stored >= 0 ? s.map(li, stored) : s.head_mean(li, mean);
+        std::vector<uint8_t> q(n);
+        out[t].log_max = detail::quantise_log(src, n, q.data());  // NaN (rows not recomputed) → code 0 …
+        const std::vector<uint8_t> absent = detail::absent_rows(src, R_, L_);  // … marked absent by their filter byte
+        const std::vector<uint8_t> f = detail::filter_rows(q.data(), R_, L_, absent.data());
+        const std::vector<uint8_t> z = detail::deflate_zlib(f.data(), f.size(), opt_.zlib_level);
+        out[t].b64 = detail::base64(z.data(), z.size());
+    });
+    return out;
+}
+
+// Encodes the selected maps of a loaded step; when the maps so far are over budget (the estimate
+// was low), thins the selection until they fit.
+void ViewerWriter::embed_maps(int rank, const analysis::StepCapture& s) {
+    std::vector<std::pair<int, int>> which;
+    for (int li : sel_.layers)
+        for (int e : sel_.heads_for(li)) which.emplace_back(li, e);
+    std::vector<MapBlob> enc = encode_step(s, which);
+    auto& slot = pass_.blobs[rank];
+    for (size_t t = 0; t < which.size(); ++t) {
+        pass_.map_bytes += static_cast<double>(enc[t].b64.size()) + 24;
+        slot[which[t]] = std::move(enc[t]);
+    }
+    while (pass_.map_bytes > map_budget_ && !pass_.blobs.empty()) {
+        thin_selection();
+        drop_unselected_maps();
+    }
+}
+
+// One notch less: drop the per-head maps, then keep every other step, then halve the layers.
+void ViewerWriter::thin_selection() {
+    if (!sel_.head_layers.empty()) {
+        sel_.head_layers.clear();
+    } else if (sel_.max_steps < 0 && sel_.steps_kept(n_map_steps_) > 2) {
+        sel_.stride *= 2;
+    } else if (sel_.layers.size() > 1) {
+        std::vector<int> keep;
+        for (size_t i = 0; i < sel_.layers.size(); i += 2) keep.push_back(sel_.layers[i]);
+        sel_.layers = keep;
+    } else {
+        sel_.layers.clear();
+    }
+}
+
+// Forgets the encoded maps the selection no longer keeps, and recounts the bytes of the rest.
+void ViewerWriter::drop_unselected_maps() {
+    pass_.map_bytes = 0.0;
+    for (auto it = pass_.blobs.begin(); it != pass_.blobs.end();) {
+        if (!sel_.keeps(it->first, n_map_steps_) || sel_.layers.empty()) {
+            it = pass_.blobs.erase(it);
             continue;
         }
-        const analysis::StepCapture s = run_.load_step(static_cast<size_t>(k));
-        for (float v : s.stats) stats_f16.push_back(f32_to_f16(v));
-        key_steps.push_back(key_step_runs(s.key_step));
-        if (!decode.from_manifest) canvases.push_back(s.canvas);
-        if (!s.maps.empty() && has_maps) {
-            if (embed) {
-                std::vector<std::pair<int, int>> which;
-                for (int li : sel_.layers)
-                    for (int e : sel_.heads_for(li)) which.emplace_back(li, e);
-                std::vector<MapBlob> enc = encode_step(s, which);
-                auto& slot = blobs[rank];
-                for (size_t t = 0; t < which.size(); ++t) {
-                    map_bytes += static_cast<double>(enc[t].b64.size()) + 24;
-                    slot[which[t]] = std::move(enc[t]);
-                }
-                // Over budget (the estimate was low): drop the per-head maps, then keep every other
-                // step, then halve the layers.
-                while (map_bytes > map_budget && !blobs.empty()) {
-                    if (!sel_.head_layers.empty()) {
-                        sel_.head_layers.clear();
-                    } else if (sel_.max_steps < 0 && sel_.steps_kept(n_map_steps) > 2) {
-                        sel_.stride *= 2;
-                    } else if (sel_.layers.size() > 1) {
-                        std::vector<int> keep;
-                        for (size_t i = 0; i < sel_.layers.size(); i += 2) keep.push_back(sel_.layers[i]);
-                        sel_.layers = keep;
-                    } else {
-                        sel_.layers.clear();
-                    }
-                    map_bytes = 0.0;
-                    for (auto it = blobs.begin(); it != blobs.end();) {
-                        if (!sel_.keeps(it->first, n_map_steps) || sel_.layers.empty()) {
-                            it = blobs.erase(it);
-                            continue;
-                        }
-                        for (auto b = it->second.begin(); b != it->second.end();) {
-                            const std::vector<int> hs = sel_.heads_for(b->first.first);
-                            if (std::find(sel_.layers.begin(), sel_.layers.end(), b->first.first) == sel_.layers.end() ||
-                                std::find(hs.begin(), hs.end(), b->first.second) == hs.end()) {
-                                b = it->second.erase(b);
-                            } else {
-                                map_bytes += static_cast<double>(b->second.b64.size()) + 24;
-                                ++b;
-                            }
-                        }
-                        ++it;
-                    }
-                }
+        for (auto b = it->second.begin(); b != it->second.end();) {
+            const std::vector<int> hs = sel_.heads_for(b->first.first);
+            if (std::find(sel_.layers.begin(), sel_.layers.end(), b->first.first) == sel_.layers.end() ||
+                std::find(hs.begin(), hs.end(), b->first.second) == hs.end()) {
+                b = it->second.erase(b);
+            } else {
+                pass_.map_bytes += static_cast<double>(b->second.b64.size()) + 24;
+                ++b;
             }
         }
-        log(fmt::format("viewer: step {} ({}/{})", s.step, k + 1, n_captured));
+        ++it;
     }
+}
 
-    // Commit steps from the captured canvases when the manifest has none (an incomplete run).
-    if (!decode.from_manifest && !canvases.empty()) {
-        const int32_t mask = run_.mask_id();
-        for (int i = P; i < L; ++i) {
-            if (decode.commit_step[i] >= 0) continue;
-            for (size_t k = 1; k < canvases.size(); ++k)
-                if (canvases[k][i] != mask && canvases[k - 1][i] == mask) {
-                    decode.commit_step[i] = steps[k].step - 1;
-                    break;
-                }
-        }
-        for (int i = 0; i < L; ++i)
-            if (decode.tokens[i].is_null() && canvases.back()[i] != mask) decode.tokens[i] = fmt::format("#{}", canvases.back()[i]);
+// Commit steps from the captured canvases when the manifest has none (an incomplete run).
+void ViewerWriter::commits_from_canvases() {
+    if (decode_.from_manifest || pass_.canvases.empty()) return;
+    const auto& steps = run_.steps();
+    const auto& canvases = pass_.canvases;
+    const int32_t mask = run_.mask_id();
+    for (int i = run_.prompt_length(); i < L_; ++i) {
+        if (decode_.commit_step[i] >= 0) continue;
+        for (size_t k = 1; k < canvases.size(); ++k)
+            if (canvases[k][i] != mask && canvases[k - 1][i] == mask) {
+                decode_.commit_step[i] = steps[k].step - 1;
+                break;
+            }
     }
+    for (int i = 0; i < L_; ++i)
+        if (decode_.tokens[i].is_null() && canvases.back()[i] != mask) decode_.tokens[i] = fmt::format("#{}", canvases.back()[i]);
+}
 
-    // Blobs in page order: the statistics, then the maps [step][layer][head]. They go into
-    // <script type="text/plain"> chunks of about 1 MB (a blob never spans two), which Chromium
-    // parses faster than one huge element; the page reads a chunk's text when it first needs it.
-    BlobWriter bw;
-    bw.html.reserve(static_cast<size_t>(map_bytes) + stats_f16.size() * 3 + 4096);
-    const std::vector<uint8_t> stats_z = detail::deflate_zlib(reinterpret_cast<const uint8_t*>(stats_f16.data()),
-                                                              stats_f16.size() * 2, opt_.zlib_level);
+// ============================================================================================
+// [SECTION] assembling the file
+// ============================================================================================
+
+// Blobs in page order: the statistics, then the maps [step][layer][head], then the cache audit (so
+// that the maps keep starting at blob 1). They go into <script type="text/plain"> chunks of about
+// 1 MB (a blob never spans two), which Chromium parses faster than one huge element; the page
+// reads a chunk's text when it first needs it.
+BlobLayout ViewerWriter::lay_out_blobs() {
+    BlobLayout out;
+    BlobWriter& bw = out.bw;
+    bw.html.reserve(static_cast<size_t>(pass_.map_bytes) + pass_.stats_f16.size() * 3 + 4096);
+    const std::vector<uint8_t> stats_z = detail::deflate_zlib(reinterpret_cast<const uint8_t*>(pass_.stats_f16.data()),
+                                                              pass_.stats_f16.size() * 2, opt_.zlib_level);
     bw.add(detail::base64(stats_z.data(), stats_z.size()));
-    json map_steps = json::array(), map_hi = json::array();
-    uint64_t embedded = 0;
-    for (auto& [rank, slot] : blobs) {
-        map_steps.push_back(steps[ranks_with_maps[rank]].step);
+    for (auto& [rank, slot] : pass_.blobs) {
+        out.map_steps.push_back(run_.steps()[ranks_with_maps_[rank]].step);
         for (int li : sel_.layers)
             for (int e : sel_.heads_for(li)) {
                 MapBlob& b = slot.at({li, e});
-                map_hi.push_back(std::isfinite(b.log_max) ? json(b.log_max) : json());
+                out.map_hi.push_back(std::isfinite(b.log_max) ? json(b.log_max) : json());
                 bw.add(b.b64);
                 std::string().swap(b.b64);
-                ++embedded;
+                ++out.embedded;
             }
     }
-    // The cache audit goes after the maps, so that the maps keep starting at blob 1.
-    int drift_blob = -1;
-    if (drift) {
-        const std::vector<uint8_t> z = detail::deflate_zlib(reinterpret_cast<const uint8_t*>(drift->f16.data()),
-                                                            drift->f16.size() * 2, opt_.zlib_level);
-        drift_blob = static_cast<int>(bw.lengths.size());
+    if (drift_) {
+        const std::vector<uint8_t> z = detail::deflate_zlib(reinterpret_cast<const uint8_t*>(drift_->f16.data()),
+                                                            drift_->f16.size() * 2, opt_.zlib_level);
+        out.drift_blob = static_cast<int>(bw.lengths.size());
         bw.add(detail::base64(z.data(), z.size()));
     }
-    const int kept_steps = static_cast<int>(blobs.size());
-    if (has_maps) {
-        if (kept_steps < n_map_steps && kept_steps > 0) {
-            const std::string how =
-                sel_.max_steps >= 0 ? "evenly spaced" : fmt::format("every {} captured step, and the last", ordinal(sel_.stride));
-            notes_.push_back(fmt::format("maps of {} of the {} captured steps are embedded ({}); the slider shows the nearest "
-                                         "embedded step's map, while the tokens and metric curves cover every step",
-                                         kept_steps, n_map_steps, how));
-        }
-        if (kept_steps > 0 && !sel_.extra_heads.empty()) {
-            if (sel_.head_layers.empty()) {
-                notes_.insert(notes_.begin(), "per-head maps are left out (the head mean is embedded; the metric curves still "
-                                              "cover every head)");
-            } else if (sel_.head_layers.size() < sel_.layers.size()) {
-                std::string names;
-                for (int li : sel_.head_layers)
-                    names += (names.empty() ? "" : ", ") + std::to_string(run_.captured_layers()[li]);
-                notes_.insert(notes_.begin(),
-                              fmt::format("per-head maps of {} of the {} layers are embedded (layer{} {}, marked “all heads” "
-                                          "in the layer list); the other layers have the head mean, and the metric curves "
-                                          "cover every head",
-                                          sel_.head_layers.size(), sel_.layers.size(), sel_.head_layers.size() == 1 ? "" : "s",
-                                          names));
-            }
-        }
-        if (kept_steps > 0 && static_cast<int>(sel_.layers.size()) < nl)
-            notes_.push_back(fmt::format("maps of {} of the {} captured layers are embedded (evenly spaced); the metric "
-                                         "curves cover every layer",
-                                         sel_.layers.size(), nl));
-        if (kept_steps == 0)
-            notes_.push_back(fmt::format("no attention map fits in --max-mb {}; only the tokens and metric curves are embedded",
-                                         opt_.max_mb));
-        if (!notes_.empty())
-            notes_.push_back(fmt::format("the selection keeps the file under --max-mb {} (the run holds {} maps); rerun "
-                                         "`dlmscope view` with a larger --max-mb to embed more",
-                                         opt_.max_mb, maps_available));
-    }
-
     bw.finish();
-    json meta = run_meta(run_, decode, title);
-    json layer_heads = json::array();
+    return out;
+}
+
+// What the selection left out, as the page (and the CLI) says it.
+void ViewerWriter::add_notes(int kept_steps) {
+    if (!has_maps_) return;
+    const int nl = n_layers();
+    if (kept_steps < n_map_steps_ && kept_steps > 0) {
+        const std::string how =
+            sel_.max_steps >= 0 ? "evenly spaced" : fmt::format("every {} captured step, and the last", ordinal(sel_.stride));
+        notes_.push_back(fmt::format("maps of {} of the {} captured steps are embedded ({}); the slider shows the nearest "
+                                     "embedded step's map, while the tokens and metric curves cover every step",
+                                     kept_steps, n_map_steps_, how));
+    }
+    if (kept_steps > 0 && !sel_.extra_heads.empty()) {
+        if (sel_.head_layers.empty()) {
+            notes_.insert(notes_.begin(), "per-head maps are left out (the head mean is embedded; the metric curves still "
+                                          "cover every head)");
+        } else if (sel_.head_layers.size() < sel_.layers.size()) {
+            std::string names;
+            for (int li : sel_.head_layers)
+                names += (names.empty() ? "" : ", ") + std::to_string(run_.captured_layers()[li]);
+            notes_.insert(notes_.begin(),
+                          fmt::format("per-head maps of {} of the {} layers are embedded (layer{} {}, marked “all heads” "
+                                      "in the layer list); the other layers have the head mean, and the metric curves "
+                                      "cover every head",
+                                      sel_.head_layers.size(), sel_.layers.size(), sel_.head_layers.size() == 1 ? "" : "s",
+                                      names));
+        }
+    }
+    if (kept_steps > 0 && static_cast<int>(sel_.layers.size()) < nl)
+        notes_.push_back(fmt::format("maps of {} of the {} captured layers are embedded (evenly spaced); the metric "
+                                     "curves cover every layer",
+                                     sel_.layers.size(), nl));
+    if (kept_steps == 0)
+        notes_.push_back(fmt::format("no attention map fits in --max-mb {}; only the tokens and metric curves are embedded",
+                                     opt_.max_mb));
+    if (!notes_.empty())
+        notes_.push_back(fmt::format("the selection keeps the file under --max-mb {} (the run holds {} maps); rerun "
+                                     "`dlmscope view` with a larger --max-mb to embed more",
+                                     opt_.max_mb, maps_available_));
+}
+
+// The most head entries an embedded layer has.
+int ViewerWriter::max_layer_heads(int kept_steps) const {
     int max_heads = 0;
     if (kept_steps)
-        for (int li : sel_.layers) {
-            layer_heads.push_back(sel_.heads_for(li));
-            max_heads = std::max(max_heads, static_cast<int>(sel_.heads_for(li).size()));
-        }
-    meta["blobs"] = {{"lengths", bw.lengths}, {"chunks", bw.chunk_counts}};
-    meta["stats"] = {{"blob", 0}, {"dtype", "f16"}, {"shape", {n_captured, nl, H, kNumRowSets, kNumStats}}};
+        for (int li : sel_.layers) max_heads = std::max(max_heads, static_cast<int>(sel_.heads_for(li).size()));
+    return max_heads;
+}
+
+// The run's metadata plus where the page finds the statistics, the maps and the cache audit.
+json ViewerWriter::page_meta(const BlobLayout& b, int kept_steps) const {
+    json meta = run_meta(run_, decode_, title_);
+    json layer_heads = json::array();
+    if (kept_steps)
+        for (int li : sel_.layers) layer_heads.push_back(sel_.heads_for(li));
+    meta["blobs"] = {{"lengths", b.bw.lengths}, {"chunks", b.bw.chunk_counts}};
+    meta["stats"] = {{"blob", 0}, {"dtype", "f16"}, {"shape", {n_captured(), n_layers(), run_.n_heads(), kNumRowSets, kNumStats}}};
     // Per captured step: the rows its forward recomputed, and which step computed each key column.
-    meta["capture"]["query_rows"] = query_rows;
-    meta["capture"]["key_step"] = key_steps;
-    if (drift) {
-        meta["drift"] = drift->meta;
-        meta["drift"]["blob"] = drift_blob;
+    meta["capture"]["query_rows"] = pass_.query_rows;
+    meta["capture"]["key_step"] = pass_.key_steps;
+    if (drift_) {
+        meta["drift"] = drift_->meta;
+        meta["drift"]["blob"] = b.drift_blob;
     } else {
         meta["drift"] = json();
     }
-    if (!drift_error.empty()) meta["warnings"].push_back(drift_error);
+    if (!drift_error_.empty()) meta["warnings"].push_back(drift_error_);
     meta["maps"] = {
-        {"available", has_maps},
+        {"available", has_maps_},
         {"entries", entries_},
-        {"steps", map_steps},
+        {"steps", b.map_steps},
         {"layers", kept_steps ? sel_.layers : std::vector<int>{}},
         {"layer_heads", layer_heads},  // per embedded layer, its head entries in blob order
         {"rows", R_},
-        {"cols", L},
+        {"cols", L_},
         {"first_blob", 1},
-        {"log_max", map_hi},
+        {"log_max", b.map_hi},
         {"log_range", detail::kLogRange},
         {"encoding", "u8 log codes, PNG row filter (none/sub/up), zlib, base64"},
     };
-    meta["embed"] = {{"max_mb", opt_.max_mb}, {"notes", notes_}, {"maps_embedded", embedded}, {"maps_available", maps_available}};
+    meta["embed"] = {{"max_mb", opt_.max_mb}, {"notes", notes_}, {"maps_embedded", b.embedded}, {"maps_available", maps_available_}};
+    return meta;
+}
 
-    // Assemble: the template's markers take the CSS, the JS, the title, the metadata and the blobs.
-    const std::string meta_s = script_json(meta);
-    const std::string title_s = html_escape(title);
+// The template's markers take the CSS, the JS, the title, the metadata and the blobs.
+void ViewerWriter::write_page(const std::string& path, const std::string& meta_s, const std::string& blobs_html) const {
+    const std::string title_s = html_escape(title_);
     std::string_view tpl = assets::kViewerHtml;
     // The inline JS and CSS must not close their own elements early.
     DLM_ASSERT(assets::kViewerJs.find("</script") == std::string_view::npos && assets::kViewerJs.find("<!--") == std::string_view::npos);
     DLM_ASSERT(assets::kViewerCss.find("</style") == std::string_view::npos);
     std::vector<ConstBuffer> parts;
     const std::pair<std::string_view, std::string_view> markers[] = {
-        {"@TITLE@", title_s}, {"/*@CSS@*/", assets::kViewerCss}, {"@META@", meta_s}, {"@BLOBS@", bw.html}, {"/*@JS@*/", assets::kViewerJs}};
+        {"@TITLE@", title_s}, {"/*@CSS@*/", assets::kViewerCss}, {"@META@", meta_s}, {"@BLOBS@", blobs_html}, {"/*@JS@*/", assets::kViewerJs}};
     size_t at = 0;
     std::vector<std::pair<size_t, int>> found;
     for (int i = 0; i < 5; ++i) {
@@ -969,20 +1083,22 @@ ViewerResult ViewerWriter::write(const std::string& path) {
     DLM_ASSERT(parts.size() == 11);
     write_file_atomic(path, {parts[0], parts[1], parts[2], parts[3], parts[4], parts[5], parts[6], parts[7], parts[8],
                              parts[9], parts[10]});
+}
 
+ViewerResult ViewerWriter::result(const std::string& path, Clock::time_point t0, const BlobLayout& b, int kept_steps) const {
     ViewerResult r;
     r.path = path;
     r.bytes = fs::file_size(path);
     r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    r.steps_captured = n_captured;
+    r.steps_captured = n_captured();
     r.map_steps = kept_steps;
     r.map_layers = kept_steps ? static_cast<int>(sel_.layers.size()) : 0;
-    r.map_heads = max_heads;
-    r.maps_embedded = embedded;
-    r.maps_available = maps_available;
+    r.map_heads = max_layer_heads(kept_steps);
+    r.maps_embedded = b.embedded;
+    r.maps_available = maps_available_;
     r.notes = notes_;
-    if (!drift_error.empty()) r.notes.push_back(drift_error);
-    if (static_cast<double>(r.bytes) > max_bytes)
+    if (!drift_error_.empty()) r.notes.push_back(drift_error_);
+    if (static_cast<double>(r.bytes) > opt_.max_mb * kMB)
         r.notes.push_back(fmt::format("the file is {:.1f} MB, over --max-mb {}: the tokens and statistics alone need that much",
                                       r.bytes / kMB, opt_.max_mb));
     return r;

@@ -40,6 +40,10 @@ double age_strip_space() { return kStripGap + kAgeStrip; }
 
 double heatmap_cell(int n) { return std::clamp(560.0 / std::max(n, 1), 3.0, 14.0); }
 
+double canvas_heatmap_cell(int n) { return std::clamp(1000.0 / std::max(n, 1), 3.0, 14.0); }
+
+int canvas_tokens(const RenderOptions& opt) { return 4 * opt.max_tokens; }
+
 void draw_cells(Figure& f, const Rect& r, const float* values, int rows, int cols, const Colormap& cmap,
                 const ColorScale& scale) {
     if (rows <= 0 || cols <= 0) return;
@@ -222,18 +226,21 @@ std::vector<LegendItem> cache_legend(bool rows, bool keys, int max_age) {
 }
 
 void draw_heatmap_figure(const analysis::RunReader& run, const RunInfo& info, const analysis::StepCapture& s,
-                         int layer_index, int head, const RenderOptions& opt, const std::string& path) {
+                         int layer_index, int head, MapWindow window, const RenderOptions& opt, const std::string& path) {
     require_maps(run, "heatmaps");
     check_head(run, head);
-    const Window k = choose_window(info, opt.max_tokens, s.step);
-    const Window q = query_window(k, s.row_begin, s.row_end, opt.max_tokens);
+    const bool canvas = window == MapWindow::canvas;
+    const int max_tokens = canvas ? canvas_tokens(opt) : opt.max_tokens;
+    const Window k = canvas ? canvas_window(info, max_tokens) : choose_window(info, max_tokens, s.step);
+    const Window q = query_window(k, s.row_begin, s.row_end, max_tokens);
     const MapSlice m = slice_map(run, s, layer_index, head, q, k);
     const auto qlabels = window_labels(info, s.canvas, q, s.step);
     const auto klabels = window_labels(info, s.canvas, k, s.step);
     const ColorScale scale = ColorScale::for_values(opt.scale, m.values);
     const Colormap& cmap = Colormap::by_name(opt.colormap);
 
-    const double cell = heatmap_cell(std::max(q.size(), k.size()));
+    const int n = std::max(q.size(), k.size());
+    const double cell = canvas ? canvas_heatmap_cell(n) : heatmap_cell(n);
     MapDecor d;
     d.font = std::clamp(cell * 0.9, 5.5, 8.0);
     d.line = 1.0;
@@ -243,7 +250,8 @@ void draw_heatmap_figure(const analysis::RunReader& run, const RunInfo& info, co
     // Text of the header.
     const int layer = s.layers[layer_index];
     const std::string hl = head_label(run, head);
-    const std::string title = fmt::format("Attention at step {} · layer {} · {}", s.step, layer, hl);
+    const std::string title =
+        fmt::format("Attention at step {} · layer {} · {}{}", s.step, layer, hl, canvas ? " · prompt and answer" : "");
     int committed_before = 0;
     for (int p = info.prompt_length; p < info.canvas_length; ++p)
         if (s.canvas[p] != info.mask_id) ++committed_before;

@@ -55,5 +55,10 @@ double age_strip_space();
 
 // Cell size (pt) for n cells along the longer axis of a single heatmap.
 double heatmap_cell(int n);
+// The same for the prompt-and-answer heatmap: a longer axis, so that up to about 160 positions keep
+// every token label (cells at least as tall as the labels), and longer canvases every 2nd or 3rd.
+double canvas_heatmap_cell(int n);
+// Positions per axis of the prompt-and-answer heatmap.
+int canvas_tokens(const RenderOptions& opt);
 
 }  // namespace dlmscope::render

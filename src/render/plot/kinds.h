@@ -55,8 +55,10 @@ std::string forward_text(const RunInfo& info, const analysis::StepCapture& s, Wi
 
 // ---- kinds ---------------------------------------------------------------------------------------
 
+// window: around the step's block (choose_window), or the prompt and the answer (canvas_window, at
+// most 4 × opt.max_tokens positions, with larger cells so that its labels stay readable).
 void draw_heatmap_figure(const analysis::RunReader& run, const RunInfo& info, const analysis::StepCapture& s,
-                         int layer_index, int head, const RenderOptions& opt, const std::string& path);
+                         int layer_index, int head, MapWindow window, const RenderOptions& opt, const std::string& path);
 
 // layer_indices: captured-layer indices to draw (rows of the grid).
 void draw_grid_figure(const analysis::RunReader& run, const RunInfo& info, const analysis::StepCapture& s,

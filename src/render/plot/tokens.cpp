@@ -262,6 +262,13 @@ Window choose_window(const RunInfo& info, int max_tokens, int step) {
     return {begin, begin + N};
 }
 
+Window canvas_window(const RunInfo& info, int max_tokens) {
+    const int L = info.canvas_length, P = info.prompt_length, N = std::max(1, max_tokens);
+    if (L <= N) return {0, L};
+    const int prompt_n = std::min(P, std::max(N / 2, N - (L - P)));
+    return {P - prompt_n, P - prompt_n + N};
+}
+
 Window query_window(const Window& keys, int row_begin, int row_end, int max_tokens) {
     const int b = std::max(keys.begin, row_begin), e = std::min(keys.end, row_end);
     if (b < e) return {b, e};

@@ -10,7 +10,8 @@
 // The window: at most max_tokens positions, chosen around the generated region, never a top-left
 // crop — the whole canvas when it fits; else the generated region plus the last prompt tokens; else
 // the current block centred (or, inside a block longer than the window, the positions this step
-// commits). No cairo here.
+// commits). The prompt-and-answer heatmap has its own window (canvas_window): the whole canvas, or
+// the positions around the prompt | generation boundary. No cairo here.
 #pragma once
 
 #include "analysis/run-reader.h"
@@ -98,6 +99,10 @@ struct Window {
 // The key window of at most max_tokens positions for `step` (-1: no particular step; the last
 // block is taken as current). See the file comment for the rule.
 Window choose_window(const RunInfo& info, int max_tokens, int step);
+// The window of the prompt and the answer: the whole canvas when it has at most max_tokens
+// positions; else max_tokens positions around the prompt | generation boundary, as many of the
+// prompt's as of the generated region's (all of the shorter side, the rest from the other).
+Window canvas_window(const RunInfo& info, int max_tokens);
 // The query rows to draw: the key window clipped to the stored rows [row_begin, row_end); when
 // they do not overlap, the first max_tokens stored rows.
 Window query_window(const Window& keys, int row_begin, int row_end, int max_tokens);
