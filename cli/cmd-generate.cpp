@@ -166,6 +166,9 @@ void print_summary(const GenerateResult& res) {
 int run_generate(const GenerateArgs& a) {
     const std::string model_dir = a.model.empty() ? default_model_dir() : a.model;
     if (model_dir.empty()) fail("no model given: pass --model DIR or set DLMSCOPE_MODEL");
+    RunOptions ro = make_run_options(a);
+    const bool record = a.save_history || ro.capture;
+    if (record) check_run_target(ro);  // before minutes of loading
     LoadOptions lo;
     lo.weights = parse_weight_precision(a.weights);
     lo.backend = a.backend == "fast" ? "auto" : a.backend;  // "fast": the old spelling of auto
@@ -176,8 +179,6 @@ int run_generate(const GenerateArgs& a) {
 
     const RunPrompt prompt = make_prompt(a, *engine);
     const GenerateParams p = make_params(a, *engine);
-    RunOptions ro = make_run_options(a);
-    const bool record = a.save_history || ro.capture;
     if (p.cache_audit && !record)
         fail("--cache-audit records the drift into the run directory: add --save-history or --visualize-attention");
     engine->validate(prompt.ids, p);

@@ -64,6 +64,34 @@ std::vector<std::string> words_of(const std::string& text) {
     return out;
 }
 
+// Word 4-grams of one answer: (all, repeats), a repeat being an occurrence of a 4-gram seen earlier in
+// the same answer. "of the world of the world of" has 4 four-grams, 1 of them a repeat.
+std::pair<size_t, size_t> four_grams(const std::vector<std::string>& ws) {
+    std::unordered_set<std::string> seen;
+    size_t all = 0, repeats = 0;
+    for (size_t i = 0; i + 4 <= ws.size(); ++i, ++all)
+        repeats += !seen.insert(ws[i] + ' ' + ws[i + 1] + ' ' + ws[i + 2] + ' ' + ws[i + 3]).second;
+    return {all, repeats};
+}
+
+// The words of a prompt that say what it is about: 4+ letters, minus the held-out prompts' frames.
+std::unordered_set<std::string> topic_words(const std::string& prompt) {
+    static const std::unordered_set<std::string> frame = {"complete", "this", "tell", "give", "fortune", "quote",
+                                                          "about", "something", "what", "know"};
+    std::unordered_set<std::string> out;
+    for (const std::string& w : words_of(prompt))
+        if (w.size() >= 4 && !frame.count(w)) out.insert(w);
+    return out;
+}
+
+// Share of `topic` found among the answer's words.
+double overlap(const std::unordered_set<std::string>& topic, const std::vector<std::string>& answer) {
+    if (topic.empty()) return 0.0;
+    size_t hit = 0;
+    for (const std::string& w : topic) hit += std::find(answer.begin(), answer.end(), w) != answer.end();
+    return static_cast<double>(hit) / static_cast<double>(topic.size());
+}
+
 double masked_ce(const std::vector<float>& logits, int width, int pos, int32_t target) {
     const float* row = logits.data() + static_cast<size_t>(pos) * width;
     const float mx = *std::max_element(row, row + width);
@@ -105,9 +133,14 @@ int main(int argc, char** argv) {
         p.steps = gp.steps;
         p.block_length = gp.block_length;
         json answers = json::array();
-        size_t n_words = 0, n_dict = 0;
+        size_t n_words = 0, n_dict = 0, n_grams = 0, n_repeats = 0, n_stopped = 0, n_text_tokens = 0;
+        std::vector<std::vector<std::string>> answer_words;
+        std::vector<std::string> prompts;
+        std::unordered_set<std::string> distinct;
+        const int32_t eos = engine->info().eos_id, eot = engine->info().eot_id;
         for (const auto& pj : held["prompts"]) {
-            const auto prompt = engine->encode_chat(pj.get<std::string>());
+            prompts.push_back(pj.get<std::string>());
+            const auto prompt = engine->encode_chat(prompts.back());
             const GenerateResult r = engine->generate(prompt, p);
             const std::string text = engine->decode(generated_ids(r), true);
             size_t in_dict = 0;
@@ -115,9 +148,32 @@ int main(int argc, char** argv) {
             for (const auto& w : ws) in_dict += words.count(w);
             n_words += ws.size();
             n_dict += in_dict;
-            answers.push_back({{"prompt", pj}, {"answer", text}, {"words", ws.size()}, {"dictionary_words", in_dict}});
+            const auto [grams, repeats] = four_grams(ws);
+            n_grams += grams, n_repeats += repeats;
+            // Stopped: the answer ends at <|eot_id|>/<|endoftext|>; its text is what comes before.
+            const auto gen = generated_ids(r);
+            const auto end = std::find_if(gen.begin(), gen.end(), [&](int32_t id) { return id == eos || id == eot; });
+            const bool stopped = end != gen.end();
+            n_stopped += stopped;
+            n_text_tokens += static_cast<size_t>(end - gen.begin());
+            distinct.insert(text);
+            answer_words.push_back(ws);
+            answers.push_back({{"prompt", pj}, {"answer", text}, {"words", ws.size()}, {"dictionary_words", in_dict},
+                               {"four_grams", grams}, {"repeated_four_grams", repeats}, {"stopped", stopped},
+                               {"text_tokens", end - gen.begin()}});
             fmt::print("> {}\n  {}\n", pj.get<std::string>(), text);
         }
+        // Steering: the share of a prompt's topic words found in its own answer, against the same
+        // share in the answer to the next prompt (a prompt-blind model scores the same on both).
+        double own = 0.0, other = 0.0;
+        const size_t np = prompts.size();
+        for (size_t i = 0; i < np; ++i) {
+            const auto topic = topic_words(prompts[i]);
+            own += overlap(topic, answer_words[i]);
+            other += overlap(topic, answer_words[(i + 1) % np]);
+        }
+        own /= static_cast<double>(std::max<size_t>(np, 1)), other /= static_cast<double>(std::max<size_t>(np, 1));
+        const double repeated = n_grams ? static_cast<double>(n_repeats) / static_cast<double>(n_grams) : 0.0;
 
         std::mt19937_64 rng(1234);
         std::uniform_real_distribution<double> uni(0.0, 1.0);
@@ -157,12 +213,24 @@ int main(int argc, char** argv) {
                    held["prompts"].size());
         fmt::print("masked-token loss     {:.3f} nats/token, {:.3f} bits/byte ({} masked tokens in {} texts)\n", nats, bpb,
                    n_masked, used);
+        fmt::print("repeated 4-grams      {:.1f}% ({} of {} word 4-grams repeat one earlier in the same answer)\n", 100.0 * repeated,
+                   n_repeats, n_grams);
+        fmt::print("stopped at eot/eos    {} of {} answers (mean {:.1f} text tokens before the end)\n", n_stopped, np,
+                   static_cast<double>(n_text_tokens) / static_cast<double>(std::max<size_t>(np, 1)));
+        fmt::print("prompt steering       {:.1f}% of a prompt's topic words in its answer vs {:.1f}% in the next prompt's; {} distinct answers of {}\n",
+                   100.0 * own, 100.0 * other, distinct.size(), np);
         if (!json_out.empty())
             write_json_file(json_out, {{"model", model_dir},
                                        {"dictionary_word_share", share},
                                        {"words", n_words},
                                        {"dictionary_words", n_dict},
                                        {"masked_loss_nats_per_token", nats},
+                                       {"repeated_four_gram_share", repeated},
+                                       {"stopped_answers", n_stopped},
+                                       {"mean_text_tokens", static_cast<double>(n_text_tokens) / static_cast<double>(std::max<size_t>(np, 1))},
+                                       {"topic_overlap_own", own},
+                                       {"topic_overlap_next", other},
+                                       {"distinct_answers", distinct.size()},
                                        {"masked_loss_bits_per_byte", bpb},
                                        {"masked_tokens", n_masked},
                                        {"texts", used},

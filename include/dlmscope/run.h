@@ -59,6 +59,10 @@ struct RunText {
     std::vector<std::string> pieces;  // one per canvas position (prompt and generation)
 };
 
+// Throws the Error RunRecorder would throw for a run already in the way (ExistingRun::refuse), so a
+// program can refuse before it spends minutes loading a model.
+void check_run_target(const RunOptions& opts);
+
 class RunRecorder {
 public:
     // Validates the capture selection against the model, creates the directory and writes the

@@ -40,7 +40,21 @@ void remove_run(const fs::path& manifest, const fs::path& arrays) {
     if (ec) fail("cannot remove the old manifest {}: {}", manifest.string(), ec.message());
 }
 
+bool run_taken(const fs::path& out_dir, const fs::path& name) {
+    return path_exists(out_dir / name) || path_exists(out_dir / name.stem());
+}
+
+[[noreturn]] void refuse_existing(const std::string& out_dir, const fs::path& name) {
+    fail("{} already holds a run ({} or {}/); it is kept: choose another output directory or manifest name, or "
+         "overwrite it (--overwrite)",
+         out_dir, (fs::path(out_dir) / name).string(), (fs::path(out_dir) / name.stem()).string());
+}
+
 }  // namespace
+
+void check_run_target(const RunOptions& opts) {
+    if (opts.existing == ExistingRun::refuse && run_taken(opts.out_dir, opts.manifest)) refuse_existing(opts.out_dir, opts.manifest);
+}
 
 RunWriter::RunWriter(const std::string& out_dir, const std::string& manifest_name, json fields, ExistingRun existing) {
     if (manifest_name.empty() || manifest_name.find('/') != std::string::npos)
@@ -49,18 +63,13 @@ RunWriter::RunWriter(const std::string& out_dir, const std::string& manifest_nam
     fs::create_directories(out_dir, ec);
     if (ec) fail("cannot create output directory {}: {}", out_dir, ec.message());
     fs::path name = manifest_name;
-    const auto taken = [&](const fs::path& n) { return path_exists(fs::path(out_dir) / n) || path_exists(fs::path(out_dir) / n.stem()); };
-    if (taken(name)) {
-        const fs::path old = fs::path(out_dir) / name;
+    if (run_taken(out_dir, name)) {
         switch (existing) {
-            case ExistingRun::refuse:
-                fail("{} already holds a run ({} or {}/); it is kept: choose another output directory or manifest name, or "
-                     "overwrite it (--overwrite)",
-                     out_dir, old.string(), (fs::path(out_dir) / name.stem()).string());
-            case ExistingRun::overwrite: remove_run(old, fs::path(out_dir) / name.stem()); break;
+            case ExistingRun::refuse: refuse_existing(out_dir, name);
+            case ExistingRun::overwrite: remove_run(fs::path(out_dir) / name, fs::path(out_dir) / name.stem()); break;
             case ExistingRun::keep:
-                for (int i = 2; taken(name); ++i) name = fmt::format("{}-{}{}", fs::path(manifest_name).stem().string(), i,
-                                                                     fs::path(manifest_name).extension().string());
+                for (int i = 2; run_taken(out_dir, name); ++i)
+                    name = fmt::format("{}-{}{}", fs::path(manifest_name).stem().string(), i, fs::path(manifest_name).extension().string());
                 break;
         }
     }

@@ -10,7 +10,9 @@ python3-torch). The objective is LLaDA's:
   the batch's tokens;
 * prompt/answer pairs (LLaDA's SFT): the same, but only answer positions are masked, and the loss
   is normalised by the length of the answer region (the generation length). The region holds the
-  answer and then more sayings (see Batches), not <|endoftext|> padding.
+  answer, <|eot_id|>, then <|endoftext|> padding, as in LLaDA; padding targets weigh --pad-weight
+  in the loss (see Batches), so the model learns where an answer ends without the padding's
+  marginal drowning the text.
 
 The weights are written as bf16 safetensors shards with an index, the MMaDA config keys and the
 tokenizer files, i.e. the Hugging Face layout the engine loads for any MMaDA checkpoint.
@@ -147,11 +149,12 @@ class Batches:
     """Training batches: raw-text windows and prompt/answer pairs bucketed by prompt length (no
     padding inside the attention, which has no mask).
 
-    Sayings are joined by a blank line ("\n\n"), never by <|endoftext|>: the answer region of a pair
-    is the answer, a blank line, then following sayings of the training text, cut at the generation
-    length. (LLaDA pads answers with <|endoftext|>; a model this small then learns the padding's
-    marginal, predicts <|endoftext|> nearly everywhere, and greedy low-confidence decoding commits it
-    first, leaving an empty answer. Filled answer regions make it write text at every position.)"""
+    Raw text joins sayings by a blank line ("\n\n"). The answer region of a pair is LLaDA's: the
+    answer, <|eot_id|>, then <|endoftext|> up to the generation length, so an answer stops where the
+    saying does. Padding is most of the targets (a saying is 20–40 of the 128 positions); at full
+    weight an earlier run of this model learnt the padding's marginal, predicted <|endoftext|> nearly
+    everywhere and greedy low-confidence decoding left every answer empty. loss_of therefore weighs
+    padding targets by --pad-weight (0.3)."""
 
     def __init__(self, ids, c, a, rng):
         self.rng, self.a, self.c = rng, a, c
@@ -167,8 +170,8 @@ class Batches:
         self.buckets = {}
         for row in ids["sft"]:
             for name, (p, ans) in row.items():
-                if ans and ans[-1] == self.eot:
-                    ans = ans[:-1]
+                if not ans or ans[-1] != self.eot:
+                    ans = ans + [self.eot]
                 if len(ans) <= a.gen_length:
                     self.buckets.setdefault(len(p), []).append((p, ans))
         self.keys = sorted(self.buckets)
@@ -187,8 +190,7 @@ class Batches:
         G = self.a.gen_length
         x = torch.empty((B, k + G), dtype=torch.long)
         for i, (p, ans) in enumerate(rows):
-            start = self.rng.choice(self.starts[:-G])
-            fill = (ans + self.sep + self.stream[start:start + G].tolist())[:G]
+            fill = ans + [self.c["eos_token_id"]] * (G - len(ans))
             x[i, :k] = torch.tensor(p)
             x[i, k:] = torch.tensor(fill)
         region = torch.zeros_like(x, dtype=torch.bool)
@@ -209,10 +211,11 @@ def masked_loss_inputs(x, region, ans_len, mask_id, eps, g):
     return noisy, x, m, t, norm
 
 
-def loss_of(model, noisy, x, m, t, norm):
+def loss_of(model, noisy, x, m, t, norm, eos, pad_weight):
     logits = model(noisy)
     ce = F.cross_entropy(logits[m], x[m], reduction="none")
-    weighted = (ce / t.expand_as(m)[m]).sum() / (x.shape[0] * norm)
+    w = torch.where(x[m] == eos, pad_weight, 1.0)  # <|endoftext|> is only ever padding
+    weighted = (w * ce / t.expand_as(m)[m]).sum() / (x.shape[0] * norm)
     return weighted, ce.sum().item(), int(m.sum())
 
 
@@ -295,7 +298,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("work")
     ap.add_argument("out")
-    ap.add_argument("--steps", type=int, default=1100)
+    ap.add_argument("--steps", type=int, default=1200)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--warmup", type=int, default=100)
@@ -308,6 +311,10 @@ def main():
     ap.add_argument("--gen-length", dest="gen_length", type=int, default=128)
     ap.add_argument("--seq-len", dest="seq_len", type=int, default=128)
     ap.add_argument("--sft-share", dest="sft_share", type=float, default=0.5)
+    ap.add_argument("--pad-weight", dest="pad_weight", type=float, default=0.3,
+                    help="loss weight of <|endoftext|> padding targets in answer regions")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue from WORK/resume.pt (written at every evaluation) instead of starting afresh")
     ap.add_argument("--eps", type=float, default=1e-3)
     ap.add_argument("--shards", type=int, default=2)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
@@ -336,12 +343,23 @@ def main():
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=a.lr, betas=(0.9, 0.95))
-    t0, run_ce, run_n, run_w, last = time.time(), 0.0, 0, 0.0, 0
-    for step in range(1, a.steps + 1):
+    resume_path = os.path.join(a.work, "resume.pt")
+    first = 1
+    if a.resume and os.path.exists(resume_path):
+        st = torch.load(resume_path)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        rng.setstate(st["rng"])
+        g.set_state(st["gen"])
+        torch.set_rng_state(st["torch"])
+        first = st["step"] + 1
+        print(f"resumed from {resume_path} at step {st['step']}", flush=True)
+    t0, run_ce, run_n, run_w, last = time.time(), 0.0, 0, 0.0, first - 1
+    for step in range(first, a.steps + 1):
         lr = a.lr * min(step / a.warmup, 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / a.steps)))
         for grp in opt.param_groups:
             grp["lr"] = lr
-        loss, ce, n = loss_of(model, *data.next(a.batch, g))
+        loss, ce, n = loss_of(model, *data.next(a.batch, g), c["eos_token_id"], a.pad_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -350,11 +368,13 @@ def main():
         if step % 50 == 0 or step == a.steps:
             el = time.time() - t0
             print(f"step {step}/{a.steps}  loss {run_w / (step - last):.3f}  masked CE {run_ce / max(run_n, 1):.3f}  lr {lr:.2e}  "
-                  f"{el:.0f}s ({el / step:.2f}s/step)", flush=True)
+                  f"{el:.0f}s ({el / (step - first + 1):.2f}s/step)", flush=True)
             run_ce, run_n, run_w, last = 0.0, 0, 0.0, step
         if step % a.eval_every == 0 or step == a.steps:
             print(f"  held-out masked CE {heldout_loss(model, ids, c, a):.3f}", flush=True)
             export(model, c, a.out, a.shards)  # a usable checkpoint at every evaluation
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "rng": rng.getstate(), "gen": g.get_state(),
+                        "torch": torch.get_rng_state(), "step": step}, resume_path)
     total = export(model, c, a.out, a.shards)
     print(f"wrote {a.out}: {total} bytes of bf16 weights; training took {time.time() - t0:.0f}s", flush=True)
 
