@@ -12,7 +12,7 @@
 namespace dlmscope {
 
 void Weight::row_to_f32(int64_t r, float* out) const {
-    kernels::to_f32(dtype, static_cast<const uint8_t*>(data) + r * cols * static_cast<int64_t>(dtype_size(dtype)), cols, out);
+    to_f32(dtype, static_cast<const uint8_t*>(data) + r * cols * static_cast<int64_t>(dtype_size(dtype)), cols, out);
 }
 
 WeightPrecision parse_weight_precision(const std::string& s) {
