@@ -40,8 +40,8 @@ std::vector<Out> convert(const NpyArray& a, const char* what) {
 // A non-negative decimal integer surrounded by spaces ("3", " 12 "), or -1.
 int64_t parse_count(const std::string& s) {
     const size_t b = s.find_first_not_of(' '), e = s.find_last_not_of(' ');
-    int64_t v = -1;
     if (b == std::string::npos) return -1;
+    int64_t v = -1;
     const auto [end, ec] = std::from_chars(s.data() + b, s.data() + e + 1, v);
     return ec == std::errc() && end == s.data() + e + 1 && v >= 0 ? v : -1;
 }
