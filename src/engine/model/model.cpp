@@ -1,7 +1,6 @@
 #include "engine/model/model.h"
 
 #include "core/error.h"
-#include "core/half.h"
 #include "core/mmap.h"
 #include "engine/checkpoint/llada-tensors.h"
 
