@@ -1,6 +1,7 @@
 // Unit tests of the sampler's pieces on their own: the commit rules (select.h), a row's prediction,
 // validate_params and the schedule helpers (schedule.h, with the worked transfer schedules of spec
 // 5.2), and the K/V cache's bookkeeping with the forward's checks.
+#include "engine/checkpoint/config.h"
 #include "engine/model/denoiser.h"
 #include "engine/model/forward.h"
 #include "engine/model/kv-cache.h"
