@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/half.h"
 #include "core/json.h"
+#include "engine/checkpoint/llada-tensors.h"
 
 #include <fmt/format.h>
 
@@ -80,27 +81,30 @@ struct PlannedTensor {
 // cut from this order, so each shard holds whole kinds, like the real LLaDA index (spec 3.1).
 std::vector<PlannedTensor> plan_tensors(const CheckpointSpec& s) {
     const int64_t d = s.d_model, hd = s.d_model / s.n_heads, kv = s.n_kv_heads * hd, f = s.mlp_hidden, V = s.vocab_size;
-    const std::string p = "model.transformer.";
+    using llada::Tensor;
+    const llada::Sizes sizes{d, kv, f, V};
     auto linear = [](double gain, int64_t fan_in) { return gain / std::sqrt(static_cast<double>(fan_in)); };
+    auto planned = [&](Tensor t, int layer, Init init, double std) {
+        return PlannedTensor{llada::tensor_name(t, layer), llada::tensor_shape(t, sizes), init, std};
+    };
     struct Kind {
-        const char* name;
-        std::vector<int64_t> shape;
+        Tensor t;
         Init init;
         double std;
     };
     const std::vector<Kind> block_kinds = {
-        {"attn_out", {d, d}, Init::normal, linear(0.5, d)},  {"ff_out", {d, f}, Init::normal, linear(0.5, f)},
-        {"q_proj", {d, d}, Init::normal, linear(1.5, d)},    {"k_proj", {kv, d}, Init::normal, linear(1.5, d)},
-        {"v_proj", {kv, d}, Init::normal, linear(1.0, d)},   {"ff_proj", {f, d}, Init::normal, linear(1.0, d)},
-        {"up_proj", {f, d}, Init::normal, linear(1.0, d)},   {"attn_norm", {d}, Init::norm, 0.0},
-        {"ff_norm", {d}, Init::norm, 0.0},
+        {Tensor::attn_out, Init::normal, linear(0.5, d)}, {Tensor::ff_out, Init::normal, linear(0.5, f)},
+        {Tensor::q_proj, Init::normal, linear(1.5, d)},   {Tensor::k_proj, Init::normal, linear(1.5, d)},
+        {Tensor::v_proj, Init::normal, linear(1.0, d)},   {Tensor::ff_proj, Init::normal, linear(1.0, d)},
+        {Tensor::up_proj, Init::normal, linear(1.0, d)},  {Tensor::attn_norm, Init::norm, 0.0},
+        {Tensor::ff_norm, Init::norm, 0.0},
     };
     std::vector<PlannedTensor> out;
-    out.push_back({p + "wte.weight", {V, d}, Init::normal, 1.0});
+    out.push_back(planned(Tensor::wte, 0, Init::normal, 1.0));
     for (const Kind& k : block_kinds)
-        for (int i = 0; i < s.n_layers; ++i) out.push_back({fmt::format("{}blocks.{}.{}.weight", p, i, k.name), k.shape, k.init, k.std});
-    out.push_back({p + "ln_f.weight", {d}, Init::norm, 0.0});
-    out.push_back({p + "ff_out.weight", {V, d}, Init::normal, linear(4.0, d)});
+        for (int i = 0; i < s.n_layers; ++i) out.push_back(planned(k.t, i, k.init, k.std));
+    out.push_back(planned(Tensor::ln_f, 0, Init::norm, 0.0));
+    out.push_back(planned(Tensor::head, 0, Init::normal, linear(4.0, d)));
     return out;
 }
 

@@ -14,7 +14,7 @@
 // on the shard layout. Tensors are generated and written in chunks: memory stays at a few MiB
 // whatever the model size.
 //
-// Used by tools/make-checkpoint.cpp and by tests/unit/test-kernels.cpp (a small random model).
+// Used by tools/make-checkpoint.cpp and by tests/unit/test-model.cpp (a small random model for the forward test).
 #pragma once
 
 #include "engine/checkpoint/safetensors.h"  // DType

@@ -5,7 +5,7 @@
 #include "capture/stats.h"
 #include "core/error.h"
 #include "core/file.h"
-#include "core/half.h"
+#include "core/dtype.h"
 #include "core/npy.h"
 
 #include <algorithm>
@@ -105,18 +105,8 @@ std::vector<int> name_index(const json& names, const std::array<const char*, N>&
 std::vector<float> floats_of(const NpyArray& a, const std::string& what) {
     const size_t n = static_cast<size_t>(a.size());
     std::vector<float> out(n);
-    if (a.descr == "<f4") {
-        std::memcpy(out.data(), a.data.data(), n * 4);
-    } else if (a.descr == "<f2") {
-        const uint8_t* p = a.data.data();
-        for (size_t i = 0; i < n; ++i) {
-            uint16_t h;
-            std::memcpy(&h, p + 2 * i, 2);
-            out[i] = f16_to_f32(h);
-        }
-    } else {
-        fail("{} has dtype '{}', expected float16 or float32", what, a.descr);
-    }
+    if (a.descr != "<f4" && a.descr != "<f2") fail("{} has dtype '{}', expected float16 or float32", what, a.descr);
+    to_f32(a.descr == "<f4" ? DType::f32 : DType::f16, a.data.data(), static_cast<int64_t>(n), out.data());
     return out;
 }
 

@@ -4,7 +4,11 @@
 #include "core/file.h"
 #include "core/half.h"
 
+#include <fmt/ranges.h>
+
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -33,11 +37,26 @@ std::vector<Out> convert(const NpyArray& a, const char* what) {
     return out;
 }
 
+// A non-negative decimal integer surrounded by spaces ("3", " 12 "), or -1.
+int64_t parse_count(const std::string& s) {
+    const size_t b = s.find_first_not_of(' '), e = s.find_last_not_of(' ');
+    if (b == std::string::npos) return -1;
+    int64_t v = -1;
+    const auto [end, ec] = std::from_chars(s.data() + b, s.data() + e + 1, v);
+    return ec == std::errc() && end == s.data() + e + 1 && v >= 0 ? v : -1;
+}
+
+// Bytes per element of a dtype string ("<f4" -> 4), or 0 when it is not one.
+size_t descr_item_size(const std::string& descr) {
+    return descr.size() < 3 ? 0 : static_cast<size_t>(std::max<int64_t>(parse_count(descr.substr(2)), 0));
+}
+
 }  // namespace
 
 size_t NpyArray::item_size() const {
-    if (descr.size() < 3) fail("bad .npy dtype '{}'", descr);
-    return static_cast<size_t>(std::stoul(descr.substr(2)));
+    const size_t n = descr_item_size(descr);
+    if (n == 0) fail("bad .npy dtype '{}'", descr);
+    return n;
 }
 
 int64_t NpyArray::size() const {
@@ -97,13 +116,21 @@ NpyArray parse_npy(const uint8_t* bytes, size_t size, const std::string& path) {
         while (pos < inner.size()) {
             const auto comma = inner.find(',', pos);
             const std::string tok = inner.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-            if (tok.find_first_not_of(' ') != std::string::npos) a.shape.push_back(std::stoll(tok));
+            if (tok.find_first_not_of(' ') != std::string::npos) {
+                const int64_t dim = parse_count(tok);
+                if (dim < 0) fail("{}: bad shape in .npy header", path);
+                a.shape.push_back(dim);
+            }
             if (comma == std::string::npos) break;
             pos = comma + 1;
         }
     }
     if (a.descr.size() >= 1 && a.descr[0] == '>') fail("{}: big-endian .npy arrays are not supported", path);
-    const size_t need = static_cast<size_t>(a.size()) * a.item_size();
+    size_t need = descr_item_size(a.descr);
+    if (need == 0) fail("{}: bad .npy dtype '{}'", path, a.descr);
+    bool overflow = false;
+    for (int64_t s : a.shape) overflow |= __builtin_mul_overflow(need, static_cast<size_t>(s), &need);
+    if (overflow) fail("{}: .npy shape ({}) of '{}' holds more bytes than memory can", path, fmt::join(a.shape, ", "), a.descr);
     const size_t data_start = hstart + hlen;
     if (size - data_start < need)
         fail("{}: truncated .npy data: header promises {} bytes, file has {}", path, need, size - data_start);

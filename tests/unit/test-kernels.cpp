@@ -1,5 +1,5 @@
-// Kernel tests: every backend in the registry against the reference kernels, then the whole forward
-// of every backend against the reference backend on a small random checkpoint.
+// Kernel tests: every backend in the registry against the reference kernels (the whole forward of
+// every backend against the reference backend is in test-model.cpp).
 //
 // Like Highway's per-target tests, each test is instantiated for every backend compiled in; one the
 // CPU cannot run is skipped with the reason (so CI's log says which ran), and a new backend is tested
@@ -10,37 +10,28 @@
 //   2. per-kernel case tables (matmul at both precisions, rmsnorm, rope, silu_mul, attention), each
 //      case run with one thread and with all threads, so both the serial and the parallel code
 //      paths are covered; NaN/Inf propagation; the thread team's exception safety
-//   3. whole forward on a random checkpoint written by tools/checkpoint-writer (the same writer as
-//      dlmscope-make-checkpoint), plus checks that the writer produced the hub layout
 //
 // The error metric is ggml's normalised mean squared error, NMSE = Σ(a−b)² / Σb², with b from the
 // reference (double accumulation). Each table states its tolerance and why.
-#include "../../tools/checkpoint-writer.h"  // compiled into this test (tests/unit/tests.cmake)
 #include "engine/kernels/kernels.h"
 #include "support/fixtures.h"
-#include "engine/model/forward.h"
 
 #include "core/half.h"
-#include "core/json.h"
 
 #include <fmt/format.h>
 #include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
-#include <stdexcept>
-#include <thread>
-#include <tuple>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <algorithm>
-#include <map>
 #include <random>
 #include <set>
+#include <stdexcept>
 #include <string>
+#include <thread>
+#include <tuple>
 #include <vector>
 
 namespace dlmscope {
@@ -221,7 +212,7 @@ void check_matmul(const k::Backend& be, k::Precision prec) {
             k::ref::matmul(x.data(), c.M, ldx, w.m, y_ref.data(), ldy);
         } else {
             std::vector<float> wr(static_cast<size_t>(c.N * c.K));
-            k::to_f32(w.m.dtype, w.m.data, c.N * c.K, wr.data());
+            to_f32(w.m.dtype, w.m.data, c.N * c.K, wr.data());
             wr = rounded(wr);
             k::ref::matmul(rounded(x).data(), c.M, ldx, {DType::f32, wr.data(), c.N, c.K}, y_ref.data(), ldy);
         }
@@ -451,182 +442,6 @@ TEST(Team, ExceptionReachesCallerAndTeamSurvives) {
         EXPECT_EQ(sum.load(), 4950) << "the team no longer works after an exception";
     }
     k::set_threads(0);
-}
-
-// ---- 3. whole forward on a random checkpoint -----------------------------------------------------
-
-// A small model that still exercises every path: grouped kv heads, bf16 weights, three shards, a
-// head dimension (16) and widths that are not multiples of 64.
-tools::CheckpointSpec small_spec() {
-    tools::CheckpointSpec s;
-    s.d_model = 96;
-    s.n_layers = 2;
-    s.n_heads = 6;
-    s.n_kv_heads = 3;
-    s.mlp_hidden = 200;
-    s.vocab_size = 300;
-    s.shards = 3;
-    s.seed = 11;
-    s.dtype = DType::bf16;
-    s.tokenizer_from = "";  // no tokenizer: mask = vocab - 1, eos = pad = vocab - 2
-    return s;
-}
-
-const std::string& small_checkpoint() {
-    static const std::string dir = [] {
-        // One directory per process: ctest runs the test cases of this file in parallel processes.
-        const std::string d = test::temp_dir("kernels-ckpt").string();
-        tools::write_random_checkpoint(d, small_spec());
-        return d;
-    }();
-    return dir;
-}
-
-std::vector<int32_t> random_tokens(int L, int V, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::vector<int32_t> t(static_cast<size_t>(L));
-    for (auto& x : t) x = static_cast<int32_t>(rng() % static_cast<uint32_t>(V));
-    return t;
-}
-
-// Logits are O(10) by construction (head gain 4). A backend and the reference differ only by float
-// vs double summation through 2 blocks (at bf16 precision both round the same operands): measured
-// max difference 6.7e-6 on logits of max 16 (4e-7 relative), 1.4e-6 on hidden states. 1e-5 of the
-// largest value leaves a margin of about 20, while a wrong row, head or kv-group mapping would be
-// off by O(1).
-// At bf16 precision every matmul input is rounded to bf16, and rounding is discontinuous: a float
-// difference of one ulp before it can flip a rounding, a 2⁻⁸ relative step, which later layers carry
-// on. So backends and the reference agree only to bf16 resolution there: measured 1.1e-3 of the
-// largest logit (0.018 of 16; the same for every backend), 2.6e-4 on hidden states. 5e-3 bounds it
-// and is still far below the O(1) of a wrong mapping.
-constexpr double kForwardRelTol = 1e-5;
-constexpr double kForwardBf16RelTol = 5e-3;
-
-struct ForwardCase {
-    std::string backend;
-    k::Precision precision;
-    WeightPrecision weights;
-};
-
-class ForwardVsRef : public ::testing::TestWithParam<ForwardCase> {};
-
-TEST_P(ForwardVsRef, LogitsAndHiddenAgree) {
-    const ForwardCase& fc = GetParam();
-    const k::Backend& be = **std::find_if(k::backends().begin(), k::backends().end(), [&](auto* b) { return fc.backend == b->name(); });
-    if (!be.available()) GTEST_SKIP() << "backend " << fc.backend << " needs " << be.isa() << ": not on this CPU";
-    LoadOptions lo, lr_opts;
-    lo.backend = fc.backend;
-    lo.precision = fc.precision;
-    lo.weights = fc.weights;
-    lr_opts.backend = "reference";
-    lr_opts.precision = fc.precision;
-    const auto model = Model::load(small_checkpoint(), lo);
-    const auto ref_model = Model::load(small_checkpoint(), lr_opts);
-    const ModelConfig& c = model->config();
-    const double tol = fc.precision == k::Precision::bf16 ? kForwardBf16RelTol : kForwardRelTol;
-    const int L = 45, V = c.output_width;
-    std::vector<int32_t> x = random_tokens(L, V, 3);
-    for (int i = 20; i < L; ++i) x[i] = c.mask_token_id;  // a canvas as the sampler builds it
-
-    std::vector<float> lf, lr, hf, hr;
-    ForwardOptions fo;
-    ForwardState sf, sr;
-    fo.hidden_out = &hf;
-    sf.run(*model, x, fo, lf);
-    fo.hidden_out = &hr;
-    sr.run(*ref_model, x, fo, lr);
-
-    ASSERT_EQ(lf.size(), static_cast<size_t>(L) * V);
-    double scale = 0.0;
-    for (float v : lr) scale = std::max(scale, static_cast<double>(std::abs(v)));
-    EXPECT_GT(scale, 1.0) << "logits of the random model should be O(10)";
-    EXPECT_LT(scale, 100.0);
-    EXPECT_LT(max_abs_diff(lf, lr), tol * scale);
-    ASSERT_EQ(hf.size(), hr.size());
-    double hscale = 0.0;
-    for (float v : hr) hscale = std::max(hscale, static_cast<double>(std::abs(v)));
-    EXPECT_LT(max_abs_diff(hf, hr), tol * hscale);
-
-    // Selected rows (what the sampler asks for) are the same rows of the full logits, up to float
-    // rounding: a kernel may sum a 3-row product in another order than a 45-row one.
-    const std::vector<int> rows = {0, 21, 44};
-    fo.hidden_out = nullptr;
-    fo.logit_rows = rows;
-    std::vector<float> sel;
-    sf.run(*model, x, fo, sel);
-    ASSERT_EQ(sel.size(), rows.size() * V);
-    for (size_t r = 0; r < rows.size(); ++r) {
-        const std::vector<float> want(lf.begin() + static_cast<int64_t>(rows[r]) * V, lf.begin() + static_cast<int64_t>(rows[r] + 1) * V);
-        const std::vector<float> got(sel.begin() + static_cast<int64_t>(r) * V, sel.begin() + static_cast<int64_t>(r + 1) * V);
-        EXPECT_LT(max_abs_diff(got, want), tol * scale) << "row " << rows[r];
-    }
-}
-
-std::vector<ForwardCase> forward_cases() {
-    std::vector<ForwardCase> cases;
-    for (const k::Backend* b : k::backends()) {
-        if (std::string(b->name()) == "reference") continue;
-        for (k::Precision p : {k::Precision::f32, k::Precision::bf16})
-            for (WeightPrecision w : {WeightPrecision::f32, WeightPrecision::native}) cases.push_back({b->name(), p, w});
-    }
-    return cases;
-}
-
-std::string forward_case_name(const ::testing::TestParamInfo<ForwardCase>& info) {
-    std::string n = info.param.backend + "_" + k::precision_name(info.param.precision) +
-                    (info.param.weights == WeightPrecision::f32 ? "_widened" : "_stored");
-    for (char& ch : n)
-        if (ch == '-') ch = '_';
-    return n;
-}
-
-INSTANTIATE_TEST_SUITE_P(Forward, ForwardVsRef, ::testing::ValuesIn(forward_cases()), forward_case_name);
-
-std::string read_bytes(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::string bytes(static_cast<size_t>(std::filesystem::file_size(path)), '\0');
-    in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    return bytes;
-}
-
-// The checkpoint the forward test runs on is a hub snapshot: shards grouped by kind, an index whose
-// total_size is the sum of the tensors, headers padded to 8 bytes, the same bytes for the same seed.
-TEST(RandomCheckpoint, HubLayout) {
-    namespace fs = std::filesystem;
-    const std::string dir = small_checkpoint();
-    const json idx = read_json_file(dir + "/model.safetensors.index.json");
-    const SafetensorsCheckpoint ck(dir);
-    EXPECT_EQ(idx["metadata"]["total_size"].get<size_t>(), ck.total_bytes());
-    EXPECT_EQ(ck.files().size(), 3u);
-    EXPECT_EQ(static_cast<int64_t>(ck.all().size()), 3 + 9 * small_spec().n_layers);
-    EXPECT_EQ(Model::load(dir)->config().n_params(), tools::checkpoint_params(small_spec()));
-
-    // Grouped by kind: a kind (q_proj, ff_norm, ...) spans at most two neighbouring shards.
-    std::map<std::string, std::set<std::string>> shards_of_kind;
-    for (const auto& [name, file] : idx["weight_map"].items()) {
-        const auto dot = name.rfind('.', name.size() - std::string(".weight").size() - 1);
-        shards_of_kind[name.substr(dot + 1)].insert(file.get<std::string>());
-    }
-    for (const auto& [kind, files] : shards_of_kind) EXPECT_LE(files.size(), 2u) << kind;
-
-    for (const auto& f : ck.files()) {
-        std::ifstream in(f, std::ios::binary);
-        uint64_t n = 0;
-        in.read(reinterpret_cast<char*>(&n), 8);
-        EXPECT_EQ(n % 8, 0u) << f;
-        std::string header(static_cast<size_t>(n), '\0');
-        in.read(header.data(), static_cast<std::streamsize>(n));
-        EXPECT_EQ(json::parse(header)["__metadata__"], json({{"format", "pt"}})) << f;
-    }
-
-    // Deterministic in the seed.
-    const std::string again = test::temp_dir("kernels-ckpt-again").string();
-    tools::write_random_checkpoint(again, small_spec());
-    for (const auto& f : ck.files()) {
-        const std::string name = fs::path(f).filename().string();
-        EXPECT_TRUE(read_bytes(f) == read_bytes(again + "/" + name)) << name << " differs between two writes with the same seed";
-    }
-    fs::remove_all(again);
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 // Unit tests of the sampler's pieces on their own: the commit rules (select.h), a row's prediction,
-// the schedule helpers, and the K/V cache's bookkeeping with the forward's checks.
+// validate_params and the schedule helpers (schedule.h, with the worked transfer schedules of spec
+// 5.2), and the K/V cache's bookkeeping with the forward's checks.
+#include "engine/checkpoint/config.h"
 #include "engine/model/denoiser.h"
 #include "engine/model/forward.h"
 #include "engine/model/kv-cache.h"
@@ -7,6 +9,7 @@
 #include "engine/sampler/noise.h"
 #include "engine/sampler/schedule.h"
 #include "engine/sampler/select.h"
+#include "support/checkpoints.h"
 #include "support/fixtures.h"
 #include "support/runs.h"
 
@@ -14,10 +17,14 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
+#include <vector>
 
 namespace dlmscope {
 namespace {
 
+using ::testing::HasSubstr;
+using test::error_of;
 using test::message_of;
 
 // ---- commit rules ----------------------------------------------------------------------------
@@ -87,7 +94,153 @@ TEST(Predict, LladaEosOptionsWriteMinusInfinity) {
     EXPECT_EQ(lg[1], -std::numeric_limits<float>::infinity());
 }
 
+// ---- generation parameters (validate_params, spec 5.2) ---------------------------------------
+
+// The tiny checkpoint's config, parsed.
+ModelConfig tiny_model_config() { return parse_model_config(test::tiny_config(), "config.json"); }
+
+GenerateParams t0_params() {
+    GenerateParams p;
+    p.gen_length = 64;
+    p.block_length = 16;
+    p.steps = 32;
+    p.mask_id = 287;
+    return p;
+}
+
+std::string params_error(const GenerateParams& p, int prompt_length, const ModelConfig& c) {
+    return error_of([&] { validate_params(p, prompt_length, c); });
+}
+
+TEST(Params, T0IsValid) { EXPECT_NO_THROW(validate_params(t0_params(), 39, tiny_model_config())); }
+
+TEST(Params, GenLengthNotMultipleOfBlockLength) {
+    GenerateParams p = t0_params();
+    p.gen_length = 60;
+    const std::string msg = params_error(p, 39, tiny_model_config());
+    EXPECT_THAT(msg, HasSubstr("gen_length 60"));
+    EXPECT_THAT(msg, HasSubstr("block_length 16"));
+}
+
+TEST(Params, StepsNotMultipleOfBlocks) {
+    GenerateParams p = t0_params();
+    p.steps = 30;
+    const std::string msg = params_error(p, 39, tiny_model_config());
+    EXPECT_THAT(msg, HasSubstr("steps 30"));
+    EXPECT_THAT(msg, HasSubstr("number of blocks 4"));
+}
+
+TEST(Params, PromptLongerThanModelAllows) {
+    ModelConfig c = tiny_model_config();
+    c.max_sequence_length = 40;
+    const std::string msg = params_error(t0_params(), 39, c);
+    EXPECT_THAT(msg, HasSubstr("39 tokens"));
+    EXPECT_THAT(msg, HasSubstr("gen_length (64)"));
+    EXPECT_THAT(msg, HasSubstr("103"));
+    EXPECT_THAT(msg, HasSubstr("max_sequence_length 40"));
+    // Exactly at the limit is fine.
+    c.max_sequence_length = 103;
+    EXPECT_NO_THROW(validate_params(t0_params(), 39, c));
+}
+
+TEST(Params, NonPositiveValues) {
+    const ModelConfig c = tiny_model_config();
+    GenerateParams p = t0_params();
+    p.gen_length = 0;
+    EXPECT_THAT(params_error(p, 39, c), HasSubstr("gen_length must be positive, got 0"));
+    p = t0_params();
+    p.block_length = -16;
+    EXPECT_THAT(params_error(p, 39, c), HasSubstr("block_length must be positive, got -16"));
+    p = t0_params();
+    p.steps = 0;
+    EXPECT_THAT(params_error(p, 39, c), HasSubstr("steps must be positive, got 0"));
+    EXPECT_THAT(params_error(t0_params(), 0, c), HasSubstr("prompt is empty"));
+}
+
+TEST(Params, TemperatureAndCfg) {
+    const ModelConfig c = tiny_model_config();
+    GenerateParams p = t0_params();
+    p.temperature = -0.5;
+    EXPECT_THAT(params_error(p, 39, c), HasSubstr("temperature must be >= 0, got -0.5"));
+    p.temperature = std::nan("");
+    EXPECT_THAT(params_error(p, 39, c), HasSubstr("temperature"));
+    p = t0_params();
+    p.cfg_scale = -1.0;
+    EXPECT_THAT(params_error(p, 39, c), HasSubstr("cfg_scale must be >= 0, got -1"));
+}
+
+TEST(Params, MaskIdOutsideVocabulary) {
+    const ModelConfig c = tiny_model_config();
+    GenerateParams p = t0_params();
+    p.mask_id = 320;
+    const std::string msg = params_error(p, 39, c);
+    EXPECT_THAT(msg, HasSubstr("mask id 320"));
+    EXPECT_THAT(msg, HasSubstr("0..319"));
+    p.mask_id = -1;
+    EXPECT_THAT(params_error(p, 39, c), HasSubstr("mask id -1"));
+}
+
+TEST(Params, ParseNames) {
+    EXPECT_EQ(parse_remasking("random"), Remasking::random);
+    EXPECT_EQ(parse_remasking("low_confidence"), Remasking::low_confidence);
+    EXPECT_THAT(error_of([] { parse_remasking("entropy"); }), HasSubstr("'entropy'"));
+    EXPECT_EQ(parse_sampler_flavor("llada"), SamplerFlavor::llada);
+    EXPECT_THAT(error_of([] { parse_sampler_flavor("dream"); }), HasSubstr("'dream'"));
+}
+
 // ---- schedule helpers ------------------------------------------------------------------------
+
+// One row of spec 5.2's worked examples.
+struct ScheduleCase {
+    int gen_length, block_length, steps;
+    int blocks, steps_per_block;
+    std::vector<int> per_block;  // k_s of every block (all blocks start fully masked)
+};
+
+std::vector<int> repeat(int value, int n) { return std::vector<int>(static_cast<size_t>(n), value); }
+std::vector<int> concat(std::vector<int> a, const std::vector<int>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+}
+
+TEST(Schedule, WorkedExamplesOfSpec52) {
+    const std::vector<ScheduleCase> cases = {
+        {128, 32, 128, 4, 32, repeat(1, 32)},
+        {128, 128, 128, 1, 128, repeat(1, 128)},
+        {512, 128, 256, 4, 64, repeat(2, 64)},
+        {128, 32, 40, 4, 10, {4, 4, 3, 3, 3, 3, 3, 3, 3, 3}},
+        {128, 32, 64, 4, 16, repeat(2, 16)},
+        {512, 128, 768, 4, 192, concat(repeat(1, 128), repeat(0, 64))},
+        {64, 16, 32, 4, 8, repeat(2, 8)},  // the t0 fixture (meta.json num_transfer_tokens_per_block)
+    };
+    ModelConfig c = tiny_model_config();
+    c.max_sequence_length = 4096;
+    for (const ScheduleCase& sc : cases) {
+        SCOPED_TRACE(::testing::Message() << "G=" << sc.gen_length << " BL=" << sc.block_length << " steps=" << sc.steps);
+        GenerateParams p = t0_params();
+        p.gen_length = sc.gen_length;
+        p.block_length = sc.block_length;
+        p.steps = sc.steps;
+        EXPECT_NO_THROW(validate_params(p, 10, c));
+        const int blocks = sc.gen_length / sc.block_length;
+        ASSERT_EQ(blocks, sc.blocks);
+        ASSERT_EQ(sc.steps / blocks, sc.steps_per_block);
+        const std::vector<int> k = transfer_schedule(sc.block_length, sc.steps_per_block);
+        EXPECT_EQ(k, sc.per_block);
+        int sum = 0, forwards = 0;
+        for (int b = 0; b < blocks; ++b, forwards += static_cast<int>(k.size()))
+            for (int x : k) sum += x;
+        EXPECT_EQ(sum, sc.gen_length);   // every position gets unmasked
+        EXPECT_EQ(forwards, sc.steps);   // one forward per step, k_s = 0 included
+    }
+}
+
+TEST(Schedule, PartlyMaskedBlockAndLargerCountsFirst) {
+    EXPECT_EQ(transfer_schedule(7, 3), (std::vector<int>{3, 2, 2}));
+    EXPECT_EQ(transfer_schedule(0, 4), (std::vector<int>{0, 0, 0, 0}));
+    EXPECT_EQ(transfer_schedule(5, 5), (std::vector<int>{1, 1, 1, 1, 1}));
+    EXPECT_EQ(transfer_schedule(9, 1), (std::vector<int>{9}));
+}
 
 TEST(Schedule, StepsPerBlockFixedOrVarying) {
     GenerateParams p;

@@ -1,8 +1,10 @@
 dlmscope_add_test(NAME test-core SOURCES unit/test-core.cpp LABELS unit)
 dlmscope_add_test(NAME test-tokenizer SOURCES unit/test-tokenizer.cpp LABELS unit)
 dlmscope_add_test(NAME test-checkpoint SOURCES unit/test-checkpoint.cpp LABELS unit)
+dlmscope_add_test(NAME test-config SOURCES unit/test-config.cpp LABELS unit)
+dlmscope_add_test(NAME test-model SOURCES unit/test-model.cpp ${PROJECT_SOURCE_DIR}/tools/checkpoint-writer.cpp LABELS unit)
 dlmscope_add_test(NAME test-capture SOURCES unit/test-capture.cpp LABELS unit LIBS dlmscope_capture)
-dlmscope_add_test(NAME test-kernels SOURCES unit/test-kernels.cpp ${PROJECT_SOURCE_DIR}/tools/checkpoint-writer.cpp LABELS unit)
+dlmscope_add_test(NAME test-kernels SOURCES unit/test-kernels.cpp LABELS unit)
 dlmscope_add_test(NAME test-analysis SOURCES unit/test-analysis.cpp ${PROJECT_SOURCE_DIR}/tools/synthetic-run.cpp LABELS unit LIBS dlmscope_analysis)
 target_include_directories(test-analysis PRIVATE ${PROJECT_SOURCE_DIR})
 add_dependencies(test-analysis dlmscope)  # the cached-run tests capture with the real binary

@@ -6,7 +6,6 @@
 #include "engine/kernels/kernels.h"
 
 #include <cstdlib>
-#include <cstring>
 
 namespace dlmscope::kernels {
 
@@ -63,22 +62,6 @@ const char* precision_name(Precision p) { return p == Precision::bf16 ? "bf16" :
 }  // namespace dlmscope
 
 namespace dlmscope::kernels {
-
-void to_f32(DType t, const void* src, int64_t n, float* out) {
-    switch (t) {
-        case DType::f32: std::memcpy(out, src, static_cast<size_t>(n) * sizeof(float)); return;
-        case DType::bf16: {
-            const auto* p = static_cast<const uint16_t*>(src);
-            for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_f32(p[i]);
-            return;
-        }
-        case DType::f16: {
-            const auto* p = static_cast<const uint16_t*>(src);
-            for (int64_t i = 0; i < n; ++i) out[i] = f16_to_f32(p[i]);
-            return;
-        }
-    }
-}
 
 void round_to_bf16(const float* x, int64_t n, uint16_t* out) {
     for (int64_t i = 0; i < n; ++i) out[i] = f32_to_bf16(x[i]);

@@ -112,7 +112,5 @@ PreparedWeight pack_panels(const Matrix& w, Precision p, int nr);
 using PanelRange = void (*)(const float* x, int64_t M, int64_t K2, const uint32_t* panels, int64_t N, int64_t p0, int64_t p1, float* y,
                             int64_t ldy);
 void panel_matmul(PanelRange range, int nr, const float* x, int64_t M, int64_t ldx, const PreparedWeight& w, float* y, int64_t ldy);
-// Converts n elements of a dtype to f32.
-void to_f32(DType t, const void* src, int64_t n, float* out);
 
 }  // namespace dlmscope::kernels

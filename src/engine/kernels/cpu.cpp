@@ -7,7 +7,6 @@
 #include "engine/kernels/kernels.h"
 
 #include "core/error.h"
-#include "core/half.h"
 
 #include <cblas.h>
 #include <unistd.h>

@@ -2,8 +2,6 @@
 // fast kernels in cpu.cpp must compute.
 #include "engine/kernels/kernels.h"
 
-#include "core/half.h"
-
 #include <cmath>
 #include <vector>
 

@@ -1,8 +1,8 @@
 #include "engine/model/model.h"
 
 #include "core/error.h"
-#include "core/half.h"
 #include "core/mmap.h"
+#include "engine/checkpoint/llada-tensors.h"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -12,13 +12,13 @@
 namespace dlmscope {
 
 void Weight::row_to_f32(int64_t r, float* out) const {
-    kernels::to_f32(dtype, static_cast<const uint8_t*>(data) + r * cols * static_cast<int64_t>(dtype_size(dtype)), cols, out);
+    to_f32(dtype, static_cast<const uint8_t*>(data) + r * cols * static_cast<int64_t>(dtype_size(dtype)), cols, out);
 }
 
 namespace {
 
 // Binds a checkpoint tensor after checking its shape.
-Weight bind(const SafetensorsCheckpoint& ck, const std::string& name, std::vector<int64_t> shape) {
+Weight bind_tensor(const SafetensorsCheckpoint& ck, const std::string& name, std::vector<int64_t> shape) {
     const TensorView& t = ck.get(name);
     if (t.shape != shape) {
         TensorView want;
@@ -106,23 +106,24 @@ std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& op
     const ModelConfig& c = m->config_;
     const SafetensorsCheckpoint& ck = *m->ckpt_;
     const int64_t d = c.d_model, kv = static_cast<int64_t>(c.n_kv_heads) * c.head_dim, f = c.mlp_hidden, V = c.output_width;
-    const std::string p = "model.transformer.";
+    using llada::Tensor;
+    const llada::Sizes sizes{d, kv, f, V};
+    auto get = [&](Tensor t, int layer) { return bind_tensor(ck, llada::tensor_name(t, layer), llada::tensor_shape(t, sizes)); };
     ModelWeights& w = m->weights_;
-    w.embed = bind(ck, p + "wte.weight", {V, d});
-    w.final_norm = bind(ck, p + "ln_f.weight", {d});
-    w.head = bind(ck, p + "ff_out.weight", {V, d});
+    w.embed = get(Tensor::wte, 0);
+    w.final_norm = get(Tensor::ln_f, 0);
+    w.head = get(Tensor::head, 0);
     for (int i = 0; i < c.n_layers; ++i) {
-        const std::string b = fmt::format("{}blocks.{}.", p, i);
         LayerWeights l;
-        l.attn_norm = bind(ck, b + "attn_norm.weight", {d});
-        l.q = bind(ck, b + "q_proj.weight", {d, d});
-        l.k = bind(ck, b + "k_proj.weight", {kv, d});
-        l.v = bind(ck, b + "v_proj.weight", {kv, d});
-        l.attn_out = bind(ck, b + "attn_out.weight", {d, d});
-        l.ff_norm = bind(ck, b + "ff_norm.weight", {d});
-        l.gate = bind(ck, b + "ff_proj.weight", {f, d});
-        l.up = bind(ck, b + "up_proj.weight", {f, d});
-        l.down = bind(ck, b + "ff_out.weight", {d, f});
+        l.attn_norm = get(Tensor::attn_norm, i);
+        l.q = get(Tensor::q_proj, i);
+        l.k = get(Tensor::k_proj, i);
+        l.v = get(Tensor::v_proj, i);
+        l.attn_out = get(Tensor::attn_out, i);
+        l.ff_norm = get(Tensor::ff_norm, i);
+        l.gate = get(Tensor::ff_proj, i);
+        l.up = get(Tensor::up_proj, i);
+        l.down = get(Tensor::ff_out, i);
         w.layers.push_back(std::move(l));
     }
     size_t stored = 0;
