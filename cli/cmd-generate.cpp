@@ -5,7 +5,6 @@
 #include "core/progress.h"
 #include "dlmscope/engine.h"
 #include "dlmscope/run.h"
-#include "engine/kernels/backend.h"
 
 #include <fmt/format.h>
 
@@ -280,10 +279,11 @@ Runner add_generate(CLI::App& app) {
     cmd->add_option("--manifest", a->manifest, "Manifest file name inside --out")->default_val("generation_with_attention.json");
     cmd->add_option("--threads", a->threads, "Threads (0 = all cores)")->default_val(0)->check(CLI::NonNegativeNumber);
     std::vector<std::string> names = {"auto"};
-    for (const kernels::Backend* b : kernels::backends()) names.push_back(b->name());
+    const std::vector<std::string> known = backend_names();
+    names.insert(names.end(), known.begin(), known.end());
     cmd->add_option("--backend", a->backend,
                     "Kernels: auto (the fastest this CPU runs) or one of " + fmt::format("{}", fmt::join(names.begin() + 1, names.end(), ", ")) +
-                        " (this machine: " + kernels::available_backend_names() + "); fast is the old spelling of auto")
+                        " (this machine: " + fmt::format("{}", fmt::join(available_backends(), ", ")) + "); fast is the old spelling of auto")
         ->default_val("auto")->check(CLI::IsMember(names) | CLI::IsMember({"fast"}));
     cmd->add_option("--precision", a->precision, "Matrix products in f32 (as the official code in f32; default) or bf16 (bf16 inputs, f32 sums)")
         ->default_val("f32")->check(CLI::IsMember({"f32", "bf16"}));

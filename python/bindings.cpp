@@ -287,6 +287,8 @@ PYBIND11_MODULE(_dlmscope, m) {
             py::arg("prompt_ids"), py::arg("params"), py::arg("run") = py::none(), py::arg("capture") = py::none(),
             py::arg("on_step") = py::none());
 
+    m.def("backend_names", &backend_names, "Every kernel backend's name, fastest first");
+    m.def("available_backends", &available_backends, "The kernel backends this CPU runs, fastest first");
     m.def(
         "analyze",
         [](const std::string& input, const std::string& output, const std::vector<std::string>& formats, bool figures, int max_layers,

@@ -110,6 +110,11 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
+// Kernel backends, fastest first: every name LoadOptions::backend accepts (besides "auto"), and
+// those this CPU runs.
+std::vector<std::string> backend_names();
+std::vector<std::string> available_backends();
+
 // The generated part of a result's canvas (after the prompt).
 inline std::span<const int32_t> generated_ids(const GenerateResult& r) {
     return std::span<const int32_t>(r.canvas).subspan(r.prompt.size());

@@ -33,12 +33,13 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 import numpy as np
 
 from . import _dlmscope
-from ._dlmscope import Error
+from ._dlmscope import Error, available_backends, backend_names
 from .runs import AttentionMaps, Run, open_run, analyze, render_figure, write_viewer
 
 __all__ = [
     "Error", "Engine", "Tokenizer", "AttentionHook", "Run", "AttentionMaps",
     "load", "generate_text", "open_run", "analyze", "render_figure", "write_viewer", "default_model_dir",
+    "backend_names", "available_backends",
 ]
 __version__ = "0.1.0"
 

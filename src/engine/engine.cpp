@@ -175,4 +175,17 @@ std::vector<float> Engine::forward(const std::vector<int32_t>& tokens) {
     return logits;
 }
 
+std::vector<std::string> backend_names() {
+    std::vector<std::string> out;
+    for (const kernels::Backend* b : kernels::backends()) out.push_back(b->name());
+    return out;
+}
+
+std::vector<std::string> available_backends() {
+    std::vector<std::string> out;
+    for (const kernels::Backend* b : kernels::backends())
+        if (b->available()) out.push_back(b->name());
+    return out;
+}
+
 }  // namespace dlmscope

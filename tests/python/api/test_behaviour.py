@@ -197,6 +197,12 @@ def test_existing_run_kept_or_overwritten(tiny, tmp_path):
         assert json.load(f)["prompt"] == "He"
 
 
+def test_backends(tiny):
+    assert tiny.info["backend"] == dlmscope.available_backends()[0]  # auto: the fastest this CPU runs
+    assert set(dlmscope.available_backends()) <= set(dlmscope.backend_names())
+    assert "reference" in dlmscope.available_backends()
+
+
 def test_help_and_stubs():
     assert "generated_text, history, tokenizer, history_file, attention_maps" in dlmscope.generate_text.__doc__
     assert dlmscope.AttentionHook.register_hooks.__doc__
