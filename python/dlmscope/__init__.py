@@ -21,7 +21,9 @@ Runs as data::
 
 Errors are ``dlmscope.Error`` (a RuntimeError) with the CLI's messages; Ctrl-C during generation
 raises KeyboardInterrupt at the next step and leaves every completed step of the run on disk.
-The GIL is released while generating. docs/python.md has the whole API.
+The GIL is released while generating. OpenBLAS's thread count (per loaded copy of the library) is
+set to one while the engine runs and restored afterwards: numpy's BLAS threads are left as they
+were. docs/python.md has the whole API.
 """
 
 from __future__ import annotations
