@@ -24,7 +24,8 @@ fi
 echo "== fuzz: building ${#names[@]} harnesses (clang-16, -fsanitize=fuzzer,address,undefined)"
 CC=clang-16 CXX=clang++-16 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDLMSCOPE_BUILD_FUZZERS=ON \
     -DDLMSCOPE_BUILD_TESTS=OFF -DDLMSCOPE_BUILD_TOOLS=OFF -DDLMSCOPE_BUILD_BENCH=OFF >/dev/null
-cmake --build "$BUILD" -j "$JOBS" --target "${names[@]/#/fuzz-}"
+cmake --build "$BUILD" -j "$JOBS" --target "${names[@]/#/fuzz-}" >"$BUILD/build.log" 2>&1 ||
+  { tail -50 "$BUILD/build.log"; echo "fuzz: build failed (log $BUILD/build.log)" >&2; exit 1; }
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"

@@ -134,6 +134,9 @@ std::map<std::string, NpyArray> parse_npz(const uint8_t* image, size_t size, con
         if (method == 0) {
             raw.assign(b.begin() + data, b.begin() + data + csize);
         } else if (method == 8) {
+            // Deflate expands at most 1032:1; a larger declared size is a lie that must not allocate.
+            if (usize > static_cast<uint64_t>(csize) * 1032 + 64)
+                fail("{}: member {} claims {} bytes inflated from {} (corrupt file)", path, name, usize, csize);
             raw.resize(usize);
             z_stream zs{};
             zs.next_in = const_cast<Bytef*>(b.data() + data);
