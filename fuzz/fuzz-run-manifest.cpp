@@ -27,6 +27,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const int L = run.canvas_length();
         DLM_ASSERT(run.prompt_length() >= 0 && L > run.prompt_length() && !run.steps().empty());
         const auto [row_begin, row_end] = run.map_rows();
+        // Analysis indexes its per-layer and per-head tables with these.
+        for (int l : run.captured_layers()) DLM_ASSERT(l >= 0 && l < run.n_layers());
+        for (int h : run.map_head_list()) DLM_ASSERT(h >= 0 && h < run.n_heads());
+        if (run.map_heads() == analysis::MapHeads::all || run.map_heads() == analysis::MapHeads::list)
+            DLM_ASSERT(static_cast<int>(run.map_head_list().size()) == run.stored_heads());
         for (size_t k = 0; k < run.steps().size(); ++k) {
             const analysis::StepCapture s = run.load_step(k);
             const size_t nl = s.layers.size(), H = static_cast<size_t>(run.n_heads());

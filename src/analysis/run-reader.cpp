@@ -300,7 +300,7 @@ RunReader RunReader::open_manifest(const std::string& manifest_path) {
     if (!attn_of.empty()) {
         const json& e = attn_of.begin()->second;
         const std::vector<int64_t> shape = shape_of(e, p);
-        if (shape.size() != 4 || shape[0] != static_cast<int64_t>(r.layers_.size()) || shape[3] != r.canvas_length_)
+        if (shape.size() != 4 || shape[0] != static_cast<int64_t>(r.layers_.size()) || shape[1] < 1 || shape[3] != r.canvas_length_)
             fail("{}: step {}'s attention shape {} is not [layers {}, heads, rows, canvas_length {}]", p,
                  attn_of.begin()->first, shape_str(shape), r.layers_.size(), r.canvas_length_);
         r.stored_heads_ = static_cast<int>(shape[1]);
@@ -324,6 +324,10 @@ RunReader RunReader::open_manifest(const std::string& manifest_path) {
                 pos = comma + 1;
             }
         }
+        // Analysis indexes its per-head tables by these: each must be a head of the model.
+        for (int h : r.map_head_list_)
+            if (h < 0 || h >= r.n_heads_)
+                fail("{}: attention \"heads\" {} names head {}, but the model has {} heads", p, r.map_heads_label_, h, r.n_heads_);
         if (r.map_heads_ != MapHeads::mean && static_cast<int>(r.map_head_list_.size()) != r.stored_heads_)
             fail("{}: attention \"heads\" {} names {} heads but its shape {} stores {}", p, r.map_heads_label_,
                  r.map_head_list_.size(), shape_str(shape), r.stored_heads_);
