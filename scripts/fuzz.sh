@@ -3,7 +3,8 @@
 # and runs each for SECONDS (default 30) on a scratch copy of its seed corpus and regressions; the
 # committed corpus is never written. Prints the executions per harness and exits non-zero on any
 # crash, sanitizer report, leak, timeout or out-of-memory; the input is saved under
-# build-fuzz/crashes/<harness>/ (docs/fuzzing.md says how to turn it into a regression).
+# build-fuzz/crashes/<harness>/ (docs/fuzzing.md says how to turn it into a regression). A harness
+# with a dictionary (fuzz/dict/<harness>.dict: the keys its parser looks for) runs with it.
 #
 #   scripts/fuzz.sh [SECONDS] [HARNESS...]     e.g. scripts/fuzz.sh 300 npz
 set -euo pipefail
@@ -41,9 +42,11 @@ for name in "${names[@]}"; do
   for d in "fuzz/corpus/$name" "fuzz/regressions/$name"; do
     [ -d "$d" ] && cp "$d"/* "$work/corpus/"
   done
+  dict=()
+  [ -f "fuzz/dict/$name.dict" ] && dict=(-dict="fuzz/dict/$name.dict")
   rc=0
   "$BUILD/fuzz/fuzz-$name" -max_total_time="$TIME" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-      -artifact_prefix="$crashes/" "$work/corpus" >"$work/log" 2>&1 || rc=$?
+      "${dict[@]}" -artifact_prefix="$crashes/" "$work/corpus" >"$work/log" 2>&1 || rc=$?
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log" | tail -1)
   [ -n "$runs" ] || runs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$work/log" | tail -1)
   corpus=$(find "$work/corpus" -type f | wc -l)

@@ -43,13 +43,8 @@ void require(const json& j, const std::string& src, const char* key, const T& wa
         if (absent_ok) return;
         fail("{}: missing key '{}'", src, key);
     }
-    bool ok = false;
-    try {
-        ok = j[key].get<T>() == want;
-    } catch (const json::exception&) {
-        ok = false;
-    }
-    if (!ok)
+    // Compared as JSON values, never converted: get<int>() of 1e300 would be undefined behaviour.
+    if (j[key] != json(want))
         fail("{}: unsupported {} = {} (dlmscope implements only {} = {})", src, key, j[key].dump(), key, json(want).dump());
 }
 
@@ -81,7 +76,9 @@ ModelConfig parse_model_config(const json& j, const std::string& src) {
         fail("{}: unsupported clip_qkv = {} (dlmscope implements only null)", src, j["clip_qkv"].dump());
 
     ModelConfig c;
-    c.model_type = j.value("model_type", std::string("llada"));
+    if (j.contains("model_type") && !j["model_type"].is_null() && !j["model_type"].is_string())
+        fail("{}: key 'model_type' must be a string, got {}", src, j["model_type"].dump());
+    c.model_type = j.contains("model_type") && j["model_type"].is_string() ? j["model_type"].get<std::string>() : "llada";
     c.d_model = get_int(j, src, "d_model", -1, kMaxWidth);
     c.n_layers = get_int(j, src, "n_layers", -1, kMaxLayers);
     c.n_heads = get_int(j, src, "n_heads");
