@@ -74,14 +74,15 @@ std::string shape_str(const std::vector<int64_t>& s) {
 
 // Finds the manifest of a run directory.
 std::string find_manifest(const fs::path& dir) {
-    if (fs::is_regular_file(dir / kDefaultManifest)) return (dir / kDefaultManifest).string();
+    // The error_code overloads throughout: a path the system refuses is an Error, not a throw.
+    std::error_code ec, ignored;
+    if (fs::is_regular_file(dir / kDefaultManifest, ignored)) return (dir / kDefaultManifest).string();
     std::vector<std::string> found;
-    std::error_code ec;
     for (const auto& e : fs::directory_iterator(dir, ec)) {
-        if (!e.is_regular_file() || e.path().extension() != ".json") continue;
+        if (!e.is_regular_file(ignored) || e.path().extension() != ".json") continue;
         try {
             const json j = read_json_file(e.path().string());
-            if (j.is_object() && j.value("format", "") == kRunFormat) found.push_back(e.path().string());
+            if (j.is_object() && j.contains("format") && j["format"] == kRunFormat) found.push_back(e.path().string());
         } catch (const Error&) {
             // Not JSON, or not ours: skip it.
         }
@@ -162,8 +163,11 @@ const float* StepCapture::head_mean(int layer_index, std::vector<float>& buf) co
 
 RunReader RunReader::open(const std::string& input) {
     const fs::path in(input);
-    if (!fs::exists(in)) fail("input {} does not exist (pass a run manifest or the run directory that holds it)", input);
-    const std::string path = fs::is_directory(in) ? find_manifest(in) : in.string();
+    std::error_code ec;
+    if (!fs::exists(in, ec))
+        fail("input {} does not exist{} (pass a run manifest or the run directory that holds it)", input,
+             ec ? " (" + ec.message() + ")" : "");
+    const std::string path = fs::is_directory(in, ec) ? find_manifest(in) : in.string();
     try {
         return open_manifest(path);
     } catch (const json::exception& e) {  // a field of the wrong type
@@ -282,8 +286,11 @@ RunReader RunReader::open_manifest(const std::string& manifest_path) {
              p, r.complete_ ? "" : fmt::format(" (the run is incomplete: {})", m.value("error", "no reason given")));
     for (auto& [step, s] : by_step) {
         if (s.layers.empty()) fail("{}: step {} has no \"layers\" in its arrays entries", p, step);
-        if (!fs::is_regular_file(s.file))
-            fail("{}: step {}'s arrays file {} is missing (it is indexed in \"arrays\")", p, step, s.file);
+        std::error_code ec;  // a name the system refuses (too long, say) is a missing file, not a throw
+        const fs::file_status st = fs::status(s.file, ec);
+        if (!fs::is_regular_file(st))
+            fail("{}: step {}'s arrays file {} is missing{} (it is indexed in \"arrays\")", p, step, s.file,
+                 ec && st.type() != fs::file_type::not_found ? " (" + ec.message() + ")" : "");
         if (r.steps_.empty()) {
             r.layers_ = s.layers;
         } else if (s.layers != r.layers_) {
