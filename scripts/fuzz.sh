@@ -38,14 +38,15 @@ for name in "${names[@]}"; do
   work=$BUILD/work/$name
   crashes=$BUILD/crashes/$name
   rm -rf "$work"
-  mkdir -p "$work/corpus" "$crashes"
+  mkdir -p "$work/corpus" "$work/tmp" "$crashes"
   for d in "fuzz/corpus/$name" "fuzz/regressions/$name"; do
     [ -d "$d" ] && cp "$d"/* "$work/corpus/"
   done
   dict=()
   [ -f "fuzz/dict/$name.dict" ] && dict=(-dict="fuzz/dict/$name.dict")
   rc=0
-  "$BUILD/fuzz/fuzz-$name" -max_total_time="$TIME" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+  # TMPDIR: a harness's scratch directory (fuzz/fuzz-util.h) left behind by a crash stays in build-fuzz.
+  TMPDIR="$PWD/$work/tmp" "$BUILD/fuzz/fuzz-$name" -max_total_time="$TIME" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
       "${dict[@]}" -artifact_prefix="$crashes/" "$work/corpus" >"$work/log" 2>&1 || rc=$?
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log" | tail -1)
   [ -n "$runs" ] || runs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$work/log" | tail -1)
