@@ -11,6 +11,7 @@ PACKAGES=(
   zlib1g-dev
   libcairo2-dev libpango1.0-dev fonts-dejavu-core
   libgtest-dev libgmock-dev libbenchmark-dev
+  clang-16 libclang-rt-16-dev libomp-16-dev  # libFuzzer harnesses (scripts/fuzz.sh)
   python3 python3-numpy python3-pytest python3-pandas pybind11-dev python3-dev
   chromium poppler-utils time libxml2-utils
   wamerican  # the word list of scripts/eval-model.sh and the default-model quality test

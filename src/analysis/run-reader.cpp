@@ -30,17 +30,31 @@ const json& need(const json& obj, const std::string& key, const std::string& pat
     return *it;
 }
 
+// An integer that fits an int. (nlohmann's get<int>() casts whatever number it holds: a float out of
+// range is undefined behaviour, so every int read from the manifest goes through this check.)
+bool is_int(const json& v) {
+    if (v.is_number_unsigned()) return v.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int>::max());
+    return v.is_number_integer() && v.get<int64_t>() >= std::numeric_limits<int>::min() &&
+           v.get<int64_t>() <= std::numeric_limits<int>::max();
+}
+
 int need_int(const json& obj, const std::string& key, const std::string& path, const std::string& where = "") {
     const json& v = need(obj, key, path, where);
-    if (!v.is_number_integer()) fail("{}: \"{}{}\" is {}, expected an integer", path, where, key, v.dump());
+    if (!is_int(v)) fail("{}: \"{}{}\" is {}, expected an integer", path, where, key, v.dump());
     return v.get<int>();
+}
+
+// Like need_int, but an absent or null key gives `fallback`.
+int opt_int(const json& obj, const std::string& key, int fallback, const std::string& path, const std::string& where = "") {
+    const auto it = obj.find(key);
+    return it == obj.end() || it->is_null() ? fallback : need_int(obj, key, path, where);
 }
 
 std::vector<int> int_list(const json& v, const std::string& what, const std::string& path) {
     if (!v.is_array()) fail("{}: {} is {}, expected a list of integers", path, what, v.dump());
     std::vector<int> out;
     for (const json& x : v) {
-        if (!x.is_number_integer()) fail("{}: {} holds {}, expected integers", path, what, x.dump());
+        if (!is_int(x)) fail("{}: {} holds {}, expected integers", path, what, x.dump());
         out.push_back(x.get<int>());
     }
     return out;
@@ -60,14 +74,15 @@ std::string shape_str(const std::vector<int64_t>& s) {
 
 // Finds the manifest of a run directory.
 std::string find_manifest(const fs::path& dir) {
-    if (fs::is_regular_file(dir / kDefaultManifest)) return (dir / kDefaultManifest).string();
+    // The error_code overloads throughout: a path the system refuses is an Error, not a throw.
+    std::error_code ec, ignored;
+    if (fs::is_regular_file(dir / kDefaultManifest, ignored)) return (dir / kDefaultManifest).string();
     std::vector<std::string> found;
-    std::error_code ec;
     for (const auto& e : fs::directory_iterator(dir, ec)) {
-        if (!e.is_regular_file() || e.path().extension() != ".json") continue;
+        if (!e.is_regular_file(ignored) || e.path().extension() != ".json") continue;
         try {
             const json j = read_json_file(e.path().string());
-            if (j.is_object() && j.value("format", "") == kRunFormat) found.push_back(e.path().string());
+            if (j.is_object() && j.contains("format") && j["format"] == kRunFormat) found.push_back(e.path().string());
         } catch (const Error&) {
             // Not JSON, or not ours: skip it.
         }
@@ -138,8 +153,11 @@ const float* StepCapture::head_mean(int layer_index, std::vector<float>& buf) co
 
 RunReader RunReader::open(const std::string& input) {
     const fs::path in(input);
-    if (!fs::exists(in)) fail("input {} does not exist (pass a run manifest or the run directory that holds it)", input);
-    const std::string path = fs::is_directory(in) ? find_manifest(in) : in.string();
+    std::error_code ec;
+    if (!fs::exists(in, ec))
+        fail("input {} does not exist{} (pass a run manifest or the run directory that holds it)", input,
+             ec ? " (" + ec.message() + ")" : "");
+    const std::string path = fs::is_directory(in, ec) ? find_manifest(in) : in.string();
     try {
         return open_manifest(path);
     } catch (const json::exception& e) {  // a field of the wrong type
@@ -159,7 +177,7 @@ RunReader RunReader::open_manifest(const std::string& manifest_path) {
         fail("{} is not a dlmscope run manifest (\"format\" is {}, expected \"{}\")", p,
              m.is_object() && m.contains("format") ? m["format"].dump() : "missing", kRunFormat);
     const json& version = need(m, "version", p);
-    if (!version.is_number_integer() || version.get<int>() != kRunFormatVersion)
+    if (!is_int(version) || version.get<int>() != kRunFormatVersion)
         fail("{}: run format version {} is not supported (this dlmscope reads version {}); analyse it with the dlmscope "
              "that wrote it, or regenerate the run",
              p, version.dump(), kRunFormatVersion);
@@ -179,8 +197,8 @@ RunReader RunReader::open_manifest(const std::string& manifest_path) {
         for (const json& st : m["steps"]) {
             StepRecordInfo info;
             info.step = need_int(st, "step", p, "steps[].");
-            info.block = st.value("block", -1);
-            info.step_in_block = st.value("step_in_block", -1);
+            info.block = opt_int(st, "block", -1, p, "steps[].");
+            info.step_in_block = opt_int(st, "step_in_block", -1, p, "steps[].");
             info.kind = st.value("kind", "full");
             info.row_begin = 0;
             info.row_end = r.canvas_length_;
@@ -234,8 +252,8 @@ RunReader RunReader::open_manifest(const std::string& manifest_path) {
             fail("{}: step {} is indexed in two files ({} and {})", p, step, s.file, file);
         s.file = file;
         s.step = step;
-        s.block = e.value("block", -1);
-        s.step_in_block = e.value("step_in_block", -1);
+        s.block = opt_int(e, "block", -1, p, "arrays[].");
+        s.step_in_block = opt_int(e, "step_in_block", -1, p, "arrays[].");
         if (e.contains("layers")) s.layers = int_list(e["layers"], fmt::format("step {}'s \"layers\"", step), p);
         s.query_begin = 0;
         s.query_end = r.canvas_length_;
@@ -258,8 +276,11 @@ RunReader RunReader::open_manifest(const std::string& manifest_path) {
              p, r.complete_ ? "" : fmt::format(" (the run is incomplete: {})", m.value("error", "no reason given")));
     for (auto& [step, s] : by_step) {
         if (s.layers.empty()) fail("{}: step {} has no \"layers\" in its arrays entries", p, step);
-        if (!fs::is_regular_file(s.file))
-            fail("{}: step {}'s arrays file {} is missing (it is indexed in \"arrays\")", p, step, s.file);
+        std::error_code ec;  // a name the system refuses (too long, say) is a missing file, not a throw
+        const fs::file_status st = fs::status(s.file, ec);
+        if (!fs::is_regular_file(st))
+            fail("{}: step {}'s arrays file {} is missing{} (it is indexed in \"arrays\")", p, step, s.file,
+                 ec && st.type() != fs::file_type::not_found ? " (" + ec.message() + ")" : "");
         if (r.steps_.empty()) {
             r.layers_ = s.layers;
         } else if (s.layers != r.layers_) {
@@ -276,7 +297,7 @@ RunReader RunReader::open_manifest(const std::string& manifest_path) {
     if (!attn_of.empty()) {
         const json& e = attn_of.begin()->second;
         const std::vector<int64_t> shape = shape_of(e, p);
-        if (shape.size() != 4 || shape[0] != static_cast<int64_t>(r.layers_.size()) || shape[3] != r.canvas_length_)
+        if (shape.size() != 4 || shape[0] != static_cast<int64_t>(r.layers_.size()) || shape[1] < 1 || shape[3] != r.canvas_length_)
             fail("{}: step {}'s attention shape {} is not [layers {}, heads, rows, canvas_length {}]", p,
                  attn_of.begin()->first, shape_str(shape), r.layers_.size(), r.canvas_length_);
         r.stored_heads_ = static_cast<int>(shape[1]);
@@ -300,6 +321,10 @@ RunReader RunReader::open_manifest(const std::string& manifest_path) {
                 pos = comma + 1;
             }
         }
+        // Analysis indexes its per-head tables by these: each must be a head of the model.
+        for (int h : r.map_head_list_)
+            if (h < 0 || h >= r.n_heads_)
+                fail("{}: attention \"heads\" {} names head {}, but the model has {} heads", p, r.map_heads_label_, h, r.n_heads_);
         if (r.map_heads_ != MapHeads::mean && static_cast<int>(r.map_head_list_.size()) != r.stored_heads_)
             fail("{}: attention \"heads\" {} names {} heads but its shape {} stores {}", p, r.map_heads_label_,
                  r.map_head_list_.size(), shape_str(shape), r.stored_heads_);
@@ -308,7 +333,8 @@ RunReader RunReader::open_manifest(const std::string& manifest_path) {
         r.row_begin_ = r.canvas_length_;
         r.row_end_ = 0;
         for (auto& [step, ae] : attn_of) {
-            StepIndex& s = *std::find_if(r.steps_.begin(), r.steps_.end(), [&](const StepIndex& x) { return x.step == step; });
+            const int at = step;  // clang (-fopenmp) cannot capture a structured binding in a lambda
+            StepIndex& s = *std::find_if(r.steps_.begin(), r.steps_.end(), [&](const StepIndex& x) { return x.step == at; });
             const std::vector<int64_t> sh = shape_of(ae, p);
             s.attn_begin = 0;
             s.attn_end = r.canvas_length_;
@@ -453,14 +479,15 @@ CacheDrift RunReader::load_cache_drift() const {
     std::map<int, const json*> audit_of;  // points into m_
     if (m_.contains("steps") && m_["steps"].is_array())
         for (const json& r : m_["steps"])
-            if (r.contains("audit") && r["audit"].is_object() && r.contains("step")) audit_of[r["step"].get<int>()] = &r["audit"];
+            if (r.contains("audit") && r["audit"].is_object() && r.contains("step") && is_int(r["step"]))
+                audit_of[r["step"].get<int>()] = &r["audit"];
     for (int s : d.steps) {
         const auto it = audit_of.find(s);
         const json* au = it == audit_of.end() ? nullptr : it->second;
-        d.logits_max_abs.push_back(au ? au->value("logits_max_abs", std::numeric_limits<double>::quiet_NaN())
-                                      : std::numeric_limits<double>::quiet_NaN());
-        d.argmax_agree.push_back(au ? au->value("argmax_agree", -1) : -1);
-        d.argmax_rows.push_back(au ? au->value("argmax_rows", 0) : 0);
+        const bool has_max = au && au->contains("logits_max_abs") && (*au)["logits_max_abs"].is_number();
+        d.logits_max_abs.push_back(has_max ? (*au)["logits_max_abs"].get<double>() : std::numeric_limits<double>::quiet_NaN());
+        d.argmax_agree.push_back(au ? opt_int(*au, "argmax_agree", -1, path_, "steps[].audit.") : -1);
+        d.argmax_rows.push_back(au ? opt_int(*au, "argmax_rows", 0, path_, "steps[].audit.") : 0);
     }
     return d;
 }

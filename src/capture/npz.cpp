@@ -5,6 +5,7 @@
 #include <zlib.h>
 
 #include <cstring>
+#include <span>
 #include <fstream>
 #include <iterator>
 
@@ -100,7 +101,12 @@ const std::vector<uint8_t>& NpzBuilder::finish() {
 std::map<std::string, NpyArray> read_npz(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) fail("cannot open {}: {}", path, std::strerror(errno));
-    const std::vector<uint8_t> b((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return parse_npz(bytes.data(), bytes.size(), path);
+}
+
+std::map<std::string, NpyArray> parse_npz(const uint8_t* image, size_t size, const std::string& path) {
+    const std::span<const uint8_t> b(image, size);
     // Find the end-of-central-directory record (it may be followed by a comment of up to 64 KiB).
     if (b.size() < 22) fail("{}: truncated .npz (no zip directory)", path);
     size_t eocd = std::string::npos;
@@ -128,9 +134,12 @@ std::map<std::string, NpyArray> read_npz(const std::string& path) {
         if (method == 0) {
             raw.assign(b.begin() + data, b.begin() + data + csize);
         } else if (method == 8) {
+            // Deflate expands at most 1032:1; a larger declared size is a lie that must not allocate.
+            if (usize > static_cast<uint64_t>(csize) * 1032 + 64)
+                fail("{}: member {} claims {} bytes inflated from {} (corrupt file)", path, name, usize, csize);
             raw.resize(usize);
             z_stream zs{};
-            zs.next_in = const_cast<Bytef*>(&b[data]);
+            zs.next_in = const_cast<Bytef*>(b.data() + data);
             zs.avail_in = csize;
             zs.next_out = raw.data();
             zs.avail_out = usize;

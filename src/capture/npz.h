@@ -38,4 +38,7 @@ private:
 // Throws Error naming the file and member on anything truncated or corrupt.
 std::map<std::string, NpyArray> read_npz(const std::string& path);
 
+// Parses one .npz image held in memory (`what` names it in errors); read_npz reads the file into it.
+std::map<std::string, NpyArray> parse_npz(const uint8_t* data, size_t size, const std::string& what);
+
 }  // namespace dlmscope

@@ -4,8 +4,6 @@
 #include "core/file.h"
 #include "core/half.h"
 
-#include <fmt/ranges.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -13,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <type_traits>
 
 namespace dlmscope {
 
@@ -20,6 +19,10 @@ namespace {
 
 template <typename Out>
 std::vector<Out> convert(const NpyArray& a, const char* what) {
+    // Floats are never narrowed to integers: a value out of range would be undefined behaviour,
+    // and no integer array dlmscope reads (canvas, key_step, steps) is stored as floats.
+    if (std::is_integral_v<Out> && (a.descr == "<f4" || a.descr == "<f8" || a.descr == "<f2"))
+        fail("cannot convert .npy dtype '{}' to {}", a.descr, what);
     const int64_t n = a.size();
     std::vector<Out> out(static_cast<size_t>(n));
     const uint8_t* p = a.data.data();
@@ -37,24 +40,25 @@ std::vector<Out> convert(const NpyArray& a, const char* what) {
     return out;
 }
 
-// A non-negative decimal integer surrounded by spaces ("3", " 12 "), or -1.
-int64_t parse_count(const std::string& s) {
-    const size_t b = s.find_first_not_of(' '), e = s.find_last_not_of(' ');
-    if (b == std::string::npos) return -1;
-    int64_t v = -1;
-    const auto [end, ec] = std::from_chars(s.data() + b, s.data() + e + 1, v);
-    return ec == std::errc() && end == s.data() + e + 1 && v >= 0 ? v : -1;
+std::string shape_text(const std::vector<int64_t>& shape) {
+    std::string s = "(";
+    for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+    return s + ")";
 }
 
-// Bytes per element of a dtype string ("<f4" -> 4), or 0 when it is not one.
-size_t descr_item_size(const std::string& descr) {
-    return descr.size() < 3 ? 0 : static_cast<size_t>(std::max<int64_t>(parse_count(descr.substr(2)), 0));
+// Bytes per element of a dtype string: byte order, kind, then the size ("<f4" -> 4, "|u1" -> 1); 0 when
+// it is not one.
+size_t descr_size(const std::string& descr) {
+    size_t n = 0;
+    const char* end = descr.data() + descr.size();
+    if (descr.size() < 3 || std::from_chars(descr.data() + 2, end, n).ptr != end || n == 0 || n > 64) return 0;
+    return n;
 }
 
 }  // namespace
 
 size_t NpyArray::item_size() const {
-    const size_t n = descr_item_size(descr);
+    const size_t n = descr_size(descr);
     if (n == 0) fail("bad .npy dtype '{}'", descr);
     return n;
 }
@@ -93,48 +97,60 @@ NpyArray parse_npy(const uint8_t* bytes, size_t size, const std::string& path) {
     if (hstart + hlen > size) fail("{}: truncated .npy header", path);
     const std::string header(reinterpret_cast<const char*>(bytes) + hstart, hlen);
 
+    // The header is a Python dict literal; each key's value starts after its colon.
     auto field = [&](const char* key) -> std::string {
         const auto k = header.find(std::string("'") + key + "'");
         if (k == std::string::npos) fail("{}: .npy header lacks '{}'", path, key);
-        auto colon = header.find(':', k);
-        auto start = header.find_first_not_of(' ', colon + 1);
+        const auto colon = header.find(':', k);
+        const auto start = colon == std::string::npos ? colon : header.find_first_not_of(' ', colon + 1);
+        if (start == std::string::npos) fail("{}: .npy header has no value for '{}'", path, key);
         return header.substr(start);
     };
     NpyArray a;
     {
-        std::string d = field("descr");
-        if (d.empty() || d[0] != '\'') fail("{}: bad descr in .npy header", path);
-        a.descr = d.substr(1, d.find('\'', 1) - 1);
+        const std::string d = field("descr");
+        const auto close = d.find('\'', 1);
+        if (d[0] != '\'' || close == std::string::npos) fail("{}: bad descr in .npy header", path);
+        a.descr = d.substr(1, close - 1);
     }
     if (field("fortran_order").rfind("False", 0) != 0) fail("{}: Fortran-order .npy arrays are not supported", path);
     {
-        std::string s = field("shape");
+        const std::string s = field("shape");
         const auto close = s.find(')');
-        if (s.empty() || s[0] != '(' || close == std::string::npos) fail("{}: bad shape in .npy header", path);
-        std::string inner = s.substr(1, close - 1);
+        if (s[0] != '(' || close == std::string::npos) fail("{}: bad shape in .npy header", path);
+        const std::string inner = s.substr(1, close - 1);
         size_t pos = 0;
         while (pos < inner.size()) {
-            const auto comma = inner.find(',', pos);
-            const std::string tok = inner.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-            if (tok.find_first_not_of(' ') != std::string::npos) {
-                const int64_t dim = parse_count(tok);
-                if (dim < 0) fail("{}: bad shape in .npy header", path);
+            const auto comma = std::min(inner.find(',', pos), inner.size());
+            const auto b = inner.find_first_not_of(' ', pos), e = inner.find_last_not_of(' ', comma - 1);
+            if (b < comma) {  // "(3,)" ends in an empty item
+                int64_t dim = -1;
+                const char* end = inner.data() + e + 1;
+                if (std::from_chars(inner.data() + b, end, dim).ptr != end || dim < 0)
+                    fail("{}: bad shape {} in .npy header", path, s.substr(0, close + 1));
                 a.shape.push_back(dim);
             }
-            if (comma == std::string::npos) break;
             pos = comma + 1;
         }
     }
     if (a.descr.size() >= 1 && a.descr[0] == '>') fail("{}: big-endian .npy arrays are not supported", path);
-    size_t need = descr_item_size(a.descr);
-    if (need == 0) fail("{}: bad .npy dtype '{}'", path, a.descr);
-    bool overflow = false;
-    for (int64_t s : a.shape) overflow |= __builtin_mul_overflow(need, static_cast<size_t>(s), &need);
-    if (overflow) fail("{}: .npy shape ({}) of '{}' holds more bytes than memory can", path, fmt::join(a.shape, ", "), a.descr);
-    const size_t data_start = hstart + hlen;
-    if (size - data_start < need)
-        fail("{}: truncated .npy data: header promises {} bytes, file has {}", path, need, size - data_start);
-    a.data.assign(bytes + data_start, bytes + data_start + need);
+    // Count the elements against the bytes present, so that no product of a lying shape overflows.
+    const size_t item = descr_size(a.descr), avail = size - (hstart + hlen);
+    if (item == 0) fail("{}: bad .npy dtype '{}'", path, a.descr);
+    const auto truncated = [&] {
+        fail("{}: truncated .npy data: shape {} of '{}' needs more than the {} bytes the file has", path,
+             shape_text(a.shape), a.descr, avail);
+    };
+    uint64_t n = 1;
+    if (std::find(a.shape.begin(), a.shape.end(), 0) != a.shape.end()) n = 0;  // a zero-size array needs no bytes
+    for (int64_t d : a.shape) {
+        if (n == 0) break;
+        if (n > avail / item / static_cast<uint64_t>(d)) truncated();
+        n *= static_cast<uint64_t>(d);
+    }
+    if (n * item > avail) truncated();  // a scalar, shape (), is one element
+    const uint8_t* data = bytes + hstart + hlen;
+    a.data.assign(data, data + n * item);
     return a;
 }
 

@@ -9,14 +9,24 @@ namespace dlmscope {
 
 namespace {
 
-// Reads an integer key; `fallback` < 0 means the key is required.
-int get_int(const json& j, const std::string& src, const char* key, int fallback = -1) {
+// Bounds on the sizes: far above any checkpoint dlmscope runs (LLaDA-8B: 4096 wide, 32 layers,
+// 12288 hidden, 126464 vocab), low enough that no product of them (the MLP width from mlp_ratio,
+// n_params, the engine's buffer sizes) overflows.
+constexpr int kMaxWidth = 1 << 16;      // d_model
+constexpr int kMaxLayers = 1 << 12;     // n_layers
+constexpr int kMaxHidden = 1 << 20;     // mlp_hidden_size
+constexpr int kMaxVocab = 1 << 24;      // vocab_size, embedding_size (as the tokenizer's bound)
+constexpr int kMaxSequence = 1 << 24;   // max_sequence_length
+
+// Reads an integer key in [0, max]; `fallback` < 0 means the key is required.
+int get_int(const json& j, const std::string& src, const char* key, int fallback = -1, int max = INT32_MAX) {
     if (!j.contains(key) || j[key].is_null()) {
         if (fallback >= 0) return fallback;
         fail("{}: missing key '{}'", src, key);
     }
     if (!j[key].is_number_integer() || j[key].get<int64_t>() < 0 || j[key].get<int64_t>() > INT32_MAX)
         fail("{}: key '{}' must be a non-negative integer, got {}", src, key, j[key].dump());
+    if (j[key].get<int64_t>() > max) fail("{}: {} = {} is larger than dlmscope supports ({})", src, key, j[key].dump(), max);
     return j[key].get<int>();
 }
 
@@ -33,13 +43,8 @@ void require(const json& j, const std::string& src, const char* key, const T& wa
         if (absent_ok) return;
         fail("{}: missing key '{}'", src, key);
     }
-    bool ok = false;
-    try {
-        ok = j[key].get<T>() == want;
-    } catch (const json::exception&) {
-        ok = false;
-    }
-    if (!ok)
+    // Compared as JSON values, never converted: get<int>() of 1e300 would be undefined behaviour.
+    if (j[key] != json(want))
         fail("{}: unsupported {} = {} (dlmscope implements only {} = {})", src, key, j[key].dump(), key, json(want).dump());
 }
 
@@ -71,9 +76,11 @@ ModelConfig parse_model_config(const json& j, const std::string& src) {
         fail("{}: unsupported clip_qkv = {} (dlmscope implements only null)", src, j["clip_qkv"].dump());
 
     ModelConfig c;
-    c.model_type = j.value("model_type", std::string("llada"));
-    c.d_model = get_int(j, src, "d_model");
-    c.n_layers = get_int(j, src, "n_layers");
+    if (j.contains("model_type") && !j["model_type"].is_null() && !j["model_type"].is_string())
+        fail("{}: key 'model_type' must be a string, got {}", src, j["model_type"].dump());
+    c.model_type = j.contains("model_type") && j["model_type"].is_string() ? j["model_type"].get<std::string>() : "llada";
+    c.d_model = get_int(j, src, "d_model", -1, kMaxWidth);
+    c.n_layers = get_int(j, src, "n_layers", -1, kMaxLayers);
     c.n_heads = get_int(j, src, "n_heads");
     c.n_kv_heads = get_int(j, src, "n_kv_heads", c.n_heads);
     if (j.contains("multi_query_attention") && j["multi_query_attention"].is_boolean() && j["multi_query_attention"].get<bool>())
@@ -86,16 +93,19 @@ ModelConfig parse_model_config(const json& j, const std::string& src) {
     c.head_dim = c.d_model / c.n_heads;
     if (c.head_dim % 2 != 0) fail("{}: head dimension {} must be even for RoPE", src, c.head_dim);
     if (j.contains("mlp_hidden_size") && !j["mlp_hidden_size"].is_null()) {
-        c.mlp_hidden = get_int(j, src, "mlp_hidden_size");
+        c.mlp_hidden = get_int(j, src, "mlp_hidden_size", -1, kMaxHidden);
     } else {
-        c.mlp_hidden = get_int(j, src, "mlp_ratio", 4) * c.d_model;
+        const int64_t hidden = static_cast<int64_t>(get_int(j, src, "mlp_ratio", 4)) * c.d_model;
+        if (hidden > kMaxHidden)
+            fail("{}: mlp_ratio * d_model = {} is larger than dlmscope supports ({})", src, hidden, kMaxHidden);
+        c.mlp_hidden = static_cast<int>(hidden);
     }
     if (c.mlp_hidden == 0) fail("{}: mlp_hidden_size must be positive", src);
-    c.vocab_size = get_int(j, src, "vocab_size");
-    c.output_width = get_int(j, src, "embedding_size", c.vocab_size);
+    c.vocab_size = get_int(j, src, "vocab_size", -1, kMaxVocab);
+    c.output_width = get_int(j, src, "embedding_size", c.vocab_size, kMaxVocab);
     if (c.output_width < c.vocab_size)
         fail("{}: embedding_size = {} is smaller than vocab_size = {}", src, c.output_width, c.vocab_size);
-    c.max_sequence_length = get_int(j, src, "max_sequence_length", 4096);
+    c.max_sequence_length = get_int(j, src, "max_sequence_length", 4096, kMaxSequence);
     c.rms_norm_eps = get_double(j, src, "rms_norm_eps", 1e-5);
     c.rope_theta = get_double(j, src, "rope_theta", 10000.0);
     if (!(c.rope_theta > 0)) fail("{}: rope_theta must be positive, got {}", src, c.rope_theta);

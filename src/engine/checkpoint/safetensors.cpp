@@ -36,7 +36,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
     json header;
     try {
         header = json::parse(file_.data() + 8, file_.data() + data_start);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, or out_of_range for a number too large for a double
         fail("{}: safetensors header is not valid JSON: {}", path, e.what());
     }
     if (!header.is_object()) fail("{}: safetensors header is not a JSON object", path);
@@ -90,7 +90,7 @@ SafetensorsCheckpoint::SafetensorsCheckpoint(const std::string& dir) : dir_(dir)
     if (!fs::is_directory(dir, ec)) fail("model path {} is not a readable directory", dir);
     const fs::path index_path = fs::path(dir) / "model.safetensors.index.json";
     std::vector<std::string> names;
-    if (fs::exists(index_path)) {
+    if (fs::exists(index_path, ec)) {
         const json idx = read_json_file(index_path.string());
         if (!idx.contains("weight_map") || !idx["weight_map"].is_object())
             fail("{}: missing key 'weight_map'", index_path.string());
@@ -108,7 +108,10 @@ SafetensorsCheckpoint::SafetensorsCheckpoint(const std::string& dir) : dir_(dir)
     }
     for (const auto& name : names) {
         const std::string p = (fs::path(dir) / name).string();
-        if (!fs::exists(p)) fail("{}: shard {} named by model.safetensors.index.json does not exist", dir, name);
+        // The error_code overload: a name the system refuses (too long, say) is a missing shard, not a throw.
+        if (!fs::exists(p, ec))
+            fail("{}: shard {} named by model.safetensors.index.json does not exist{}", dir, name,
+                 ec ? " (" + ec.message() + ")" : "");
         shards_.push_back(std::make_unique<SafetensorsFile>(p));
         files_.push_back(p);
         for (const auto& [tname, view] : shards_.back()->tensors()) {

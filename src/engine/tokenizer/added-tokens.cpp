@@ -13,6 +13,7 @@ AddedTokens AddedTokens::parse(const JsonNode& list) {
         const JsonNode node = list.at(i);
         AddedToken t;
         t.id = node.at("id").id();
+        if (t.id >= kMaxVocab) node.at("id").fail_here(fmt::format("id {} is implausibly large", t.id));
         t.content = node.at("content").string();
         if (t.content.empty()) node.at("content").fail_here("empty added token");
         t.special = node.flag("special", false);

@@ -11,9 +11,6 @@ namespace dlmscope::tok {
 
 namespace {
 
-// The largest vocab we accept; a guard against a corrupt id allocating gigabytes.
-constexpr int32_t kMaxVocab = 1 << 24;
-
 // A key the engine implements with one value only; `ok` decides, absent/null always passes.
 template <typename Ok>
 void require_key(const JsonNode& model, std::string_view key, Ok ok, std::string_view supported) {

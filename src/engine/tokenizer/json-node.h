@@ -15,6 +15,10 @@
 
 namespace dlmscope::tok {
 
+// The largest vocabulary (ordinary + added tokens) accepted: a guard against a corrupt id
+// allocating gigabytes for the id tables.
+inline constexpr int32_t kMaxVocab = 1 << 24;
+
 class JsonNode {
 public:
     JsonNode(const json& value, const std::string& file, std::string path)

@@ -37,7 +37,8 @@ Tokenizer::~Tokenizer() = default;
 
 Tokenizer Tokenizer::load(const std::string& path) {
     auto impl = std::make_unique<Impl>();
-    impl->file = std::filesystem::is_directory(path) ? (std::filesystem::path(path) / "tokenizer.json").string() : path;
+    std::error_code ec;  // a path the system refuses is read as a file, and read_json_file names the reason
+    impl->file = std::filesystem::is_directory(path, ec) ? (std::filesystem::path(path) / "tokenizer.json").string() : path;
     const json j = read_json_file(impl->file);
     const tok::JsonNode root(j, impl->file, "");
     root.object();  // fails unless the top level is an object
