@@ -10,9 +10,8 @@ python3-torch). The objective is LLaDA's:
   the batch's tokens;
 * prompt/answer pairs (LLaDA's SFT): the same, but only answer positions are masked, and the loss
   is normalised by the length of the answer region (the generation length). The region holds the
-  answer, <|eot_id|>, then <|endoftext|> padding, as in LLaDA; padding targets weigh --pad-weight
-  in the loss (see Batches), so the model learns where an answer ends without the padding's
-  marginal drowning the text.
+  answer, then LLaDA's <|eot_id|> and <|endoftext|> padding (--answer-end eos, the default), or the
+  answer and more sayings (--answer-end fill, the previous default model's; see Batches).
 
 The weights are written as bf16 safetensors shards with an index, the MMaDA config keys and the
 tokenizer files, i.e. the Hugging Face layout the engine loads for any MMaDA checkpoint.
@@ -149,12 +148,14 @@ class Batches:
     """Training batches: raw-text windows and prompt/answer pairs bucketed by prompt length (no
     padding inside the attention, which has no mask).
 
-    Raw text joins sayings by a blank line ("\n\n"). The answer region of a pair is LLaDA's: the
-    answer, <|eot_id|>, then <|endoftext|> up to the generation length, so an answer stops where the
-    saying does. Padding is most of the targets (a saying is 20–40 of the 128 positions); at full
-    weight an earlier run of this model learnt the padding's marginal, predicted <|endoftext|> nearly
-    everywhere and greedy low-confidence decoding left every answer empty. loss_of therefore weighs
-    padding targets by --pad-weight (0.3)."""
+    Raw text joins sayings by a blank line ("\n\n"). The answer region of a pair is, with
+    --answer-end eos (the default), LLaDA's: the answer, <|eot_id|>, then <|endoftext|> up to the
+    generation length, so an answer stops where the saying does. Padding is most of the targets (a
+    saying is 20–40 of the 128 positions); at full weight a run of this model learnt the padding's
+    marginal and left every answer empty, so loss_of weighs padding targets by --pad-weight (0.3).
+    With --answer-end fill (the previous default model's) the region is the answer, a blank line,
+    then following sayings of the training text, cut at the generation length: that model wrote
+    text at every position, in loops. docs/default-model.md compares the two."""
 
     def __init__(self, ids, c, a, rng):
         self.rng, self.a, self.c = rng, a, c
@@ -170,7 +171,9 @@ class Batches:
         self.buckets = {}
         for row in ids["sft"]:
             for name, (p, ans) in row.items():
-                if not ans or ans[-1] != self.eot:
+                if a.answer_end == "fill" and ans and ans[-1] == self.eot:
+                    ans = ans[:-1]
+                elif a.answer_end == "eos" and (not ans or ans[-1] != self.eot):
                     ans = ans + [self.eot]
                 if len(ans) <= a.gen_length:
                     self.buckets.setdefault(len(p), []).append((p, ans))
@@ -190,7 +193,11 @@ class Batches:
         G = self.a.gen_length
         x = torch.empty((B, k + G), dtype=torch.long)
         for i, (p, ans) in enumerate(rows):
-            fill = ans + [self.c["eos_token_id"]] * (G - len(ans))
+            if self.a.answer_end == "fill":
+                start = self.rng.choice(self.starts[:-G])
+                fill = (ans + self.sep + self.stream[start:start + G].tolist())[:G]
+            else:
+                fill = ans + [self.c["eos_token_id"]] * (G - len(ans))
             x[i, :k] = torch.tensor(p)
             x[i, k:] = torch.tensor(fill)
         region = torch.zeros_like(x, dtype=torch.bool)
@@ -311,8 +318,10 @@ def main():
     ap.add_argument("--gen-length", dest="gen_length", type=int, default=128)
     ap.add_argument("--seq-len", dest="seq_len", type=int, default=128)
     ap.add_argument("--sft-share", dest="sft_share", type=float, default=0.5)
+    ap.add_argument("--answer-end", dest="answer_end", choices=("fill", "eos"), default="eos",
+                    help="what follows an answer in its region: more sayings (fill) or <|eot_id|> and <|endoftext|> padding (eos)")
     ap.add_argument("--pad-weight", dest="pad_weight", type=float, default=0.3,
-                    help="loss weight of <|endoftext|> padding targets in answer regions")
+                    help="with --answer-end eos: loss weight of <|endoftext|> padding targets")
     ap.add_argument("--resume", action="store_true",
                     help="continue from WORK/resume.pt (written at every evaluation) instead of starting afresh")
     ap.add_argument("--eps", type=float, default=1e-3)
