@@ -21,7 +21,7 @@ for m in "$MODEL" "$BASE"; do
   name=$(basename "$m")
   echo "== $name: held-out prompts and masked-token loss"
   ./build/tools/dlmscope-eval-model --model "$m" --heldout "$HELDOUT" --json "$OUT/$name.json" > "$OUT/$name.txt"
-  tail -3 "$OUT/$name.txt"
+  tail -6 "$OUT/$name.txt"
   files=()
   for i in $(seq 0 $((RUNS - 1))); do
     prompt=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["prompts"][int(sys.argv[2])])' "$HELDOUT" "$i")
