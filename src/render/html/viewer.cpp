@@ -297,8 +297,11 @@ bool read_small_members(const std::string& path, std::map<std::string, NpyArray>
         uint8_t local[30];
         in.seekg(loff);
         if (!in.read(reinterpret_cast<char*>(local), 30) || get_u32(local) != 0x04034b50) return false;
+        // The member must lie inside the file: a corrupt size never turns into a huge allocation.
+        const int64_t data_off = static_cast<int64_t>(loff) + 30 + get_u16(local + 26) + get_u16(local + 28);
+        if (data_off + static_cast<int64_t>(csize) > size) return false;
         std::vector<uint8_t> raw(csize);
-        in.seekg(static_cast<int64_t>(loff) + 30 + get_u16(local + 26) + get_u16(local + 28));
+        in.seekg(data_off);
         if (!in.read(reinterpret_cast<char*>(raw.data()), csize)) return false;
         if (crc32(crc32(0L, Z_NULL, 0), raw.data(), static_cast<uInt>(raw.size())) != crc) return false;
         name.resize(name.size() - 4);
