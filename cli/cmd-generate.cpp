@@ -107,7 +107,7 @@ RunPrompt make_prompt(const GenerateArgs& a, const Engine& engine) {
     }
     if (a.prompt.empty()) fail("no prompt: pass a prompt text or --prompt-ids");
     ChatTemplate tmpl = parse_chat_template(a.templ);
-    if (tmpl == ChatTemplate::automatic) tmpl = engine.info().model_type == "llada" ? ChatTemplate::llada : ChatTemplate::mmada;
+    if (tmpl == ChatTemplate::automatic) tmpl = engine.chat_template();
     pr.text = a.prompt;
     pr.rendered = engine.apply_chat_template(a.prompt, tmpl);
     pr.ids = engine.encode(pr.rendered);
@@ -129,14 +129,6 @@ RunOptions make_run_options(const GenerateArgs& a) {
     if (!a.capture_rows.empty()) o.selection.parse_rows(a.capture_rows);
     if (!a.capture_dtype.empty()) o.selection.parse_dtype(a.capture_dtype);
     return o;
-}
-
-RunText text_of(const Engine& engine, const GenerateResult& res) {
-    RunText t;
-    t.text = engine.decode(generated_ids(res), true);
-    t.text_with_special = engine.decode(generated_ids(res), false);
-    for (int32_t id : res.canvas) t.pieces.push_back(engine.token_text(id));
-    return t;
 }
 
 // SIGINT/SIGTERM raise the cancel flag for the span of a generation; a file-size limit (ulimit -f)
@@ -213,7 +205,7 @@ int run_generate(const GenerateArgs& a) {
     }
     bar.finish();
 
-    const RunText text = text_of(*engine, res);
+    const RunText text = engine->text(res);
     fmt::print("{}\n", text.text);
     if (run) {
         try {

@@ -201,6 +201,7 @@ PYBIND11_MODULE(_dlmscope, m) {
              py::arg("skip_special") = true)
         .def("token_text", &Engine::token_text, py::arg("id"))
         .def("token_id", &Engine::token_id, py::arg("token"))
+        .def_property_readonly("chat_template", [](const Engine& e) { return chat_template_name(e.chat_template()); })
         .def("default_params",
              [](const Engine& e) {
                  const GenerateParams p = e.default_params();
@@ -252,15 +253,13 @@ PYBIND11_MODULE(_dlmscope, m) {
                 Engine::ObserverHandle handle;
                 if (rec && rec->tap()) handle = e.attach(*rec->tap());
                 GenerateResult res;
+                RunText text;
                 try {
                     res = run_generation(e, prompt, p, on_step);
+                    text = e.text(res);
                     if (rec) {
-                        RunText t;
-                        t.text = e.decode(generated_ids(res), true);
-                        t.text_with_special = e.decode(generated_ids(res), false);
-                        for (int32_t id : res.canvas) t.pieces.push_back(e.token_text(id));
                         py::gil_scoped_release nogil;
-                        rec->finish(res, t);
+                        rec->finish(res, text);
                     }
                 } catch (py::error_already_set& err) {
                     if (rec) rec->abort(Cancelled("interrupted"));
@@ -277,8 +276,8 @@ PYBIND11_MODULE(_dlmscope, m) {
                 for (const StepRecord& r : res.steps) steps.append(step_dict(r));
                 out["steps"] = steps;
                 out["prompt_length"] = static_cast<int>(prompt.size());
-                out["text"] = e.decode(generated_ids(res), true);
-                out["text_with_special"] = e.decode(generated_ids(res), false);
+                out["text"] = text.text;
+                out["text_with_special"] = text.text_with_special;
                 out["manifest"] = rec ? py::object(py::str(rec->manifest_path())) : py::object(py::none());
                 out["seconds"] = res.seconds, out["forward_seconds"] = res.forward_seconds, out["forwards"] = res.forwards;
                 out["steps_per_block"] = res.steps_per_block;

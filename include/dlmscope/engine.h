@@ -56,12 +56,16 @@ public:
     // --- text -------------------------------------------------------------------------------
     // `tmpl` automatic picks the model's (llada for model_type "llada", else mmada).
     std::string apply_chat_template(const std::string& text, ChatTemplate tmpl = ChatTemplate::automatic) const;
+    // The template `automatic` stands for with this model: llada for model_type "llada", else mmada.
+    ChatTemplate chat_template() const;
     std::vector<int32_t> encode(const std::string& text) const;  // no template, special tokens recognised
     std::vector<int32_t> encode_chat(const std::string& text, ChatTemplate tmpl = ChatTemplate::automatic) const;
     std::string decode(std::span<const int32_t> ids, bool skip_special = true) const;
     // The text a reader sees for one id (its BPE piece with bytes decoded), or "<id:N>" outside the vocabulary.
     std::string token_text(int32_t id) const;
     std::optional<int32_t> token_id(const std::string& token) const;
+    // The generated text of a result (with and without special tokens) and the piece of every canvas position.
+    RunText text(const GenerateResult& result) const;
 
     // --- generation ---------------------------------------------------------------------------
     // Sampler defaults for this model: mask/eos/eot ids from the tokenizer, numerics by model_type.

@@ -52,13 +52,6 @@ struct RunPrompt {
     std::vector<int32_t> ids;
 };
 
-// The generated text, decoded by the caller's tokenizer.
-struct RunText {
-    std::string text;                 // special tokens skipped
-    std::string text_with_special;
-    std::vector<std::string> pieces;  // one per canvas position (prompt and generation)
-};
-
 // Throws the Error RunRecorder would throw for a run already in the way (ExistingRun::refuse), so a
 // program can refuse before it spends minutes loading a model.
 void check_run_target(const RunOptions& opts);

@@ -153,6 +153,13 @@ struct GenerateResult {
     std::vector<int> steps_per_block;  // steps each block took
 };
 
+// The generated text of a result, decoded by the model's tokenizer (Engine::text).
+struct RunText {
+    std::string text;                 // special tokens skipped
+    std::string text_with_special;
+    std::vector<std::string> pieces;  // one per canvas position (prompt and generation)
+};
+
 // A loaded model, as a run manifest and a user see it.
 struct ModelInfo {
     std::string path;          // the checkpoint directory, absolute

@@ -174,7 +174,7 @@ class Engine:
             if prompt is None or prompt == "":
                 raise Error("no prompt: pass a prompt text or prompt_ids")
             if template == "auto":
-                template = "llada" if self.info["model_type"] == "llada" else "mmada"
+                template = self._core.chat_template
             rendered = self._core.apply_chat_template(prompt, template)
             ids, template_name = self._core.encode(rendered), template
         capture = None

@@ -38,7 +38,6 @@ struct Engine::Impl {
     TapContext context;
 
     AttentionTap* tap() { return observers.empty() ? nullptr : &fanout; }
-    ChatTemplate resolve(ChatTemplate t) const;
 };
 
 }  // namespace dlmscope

@@ -30,12 +30,14 @@ void ObserverFanout::on_forward_end(const TapContext& ctx) {
     for (AttentionTap* t : obs_) t->on_forward_end(ctx);
 }
 
-ChatTemplate Engine::Impl::resolve(ChatTemplate t) const {
-    if (t != ChatTemplate::automatic) return t;
-    return model->config().model_type == "llada" ? ChatTemplate::llada : ChatTemplate::mmada;
-}
-
 namespace {
+
+// Every id must index the embedding; `what` names the sequence in the error.
+void check_ids(const std::vector<int32_t>& ids, const ModelConfig& c, const char* what) {
+    for (size_t i = 0; i < ids.size(); ++i)
+        if (ids[i] < 0 || ids[i] >= c.output_width)
+            fail("{} id {} at position {} is outside the model's vocabulary (0..{})", what, ids[i], i, c.output_width - 1);
+}
 
 ModelInfo describe(const std::string& dir, const Model& m, const Tokenizer& tok) {
     const ModelConfig& c = m.config();
@@ -74,8 +76,12 @@ std::unique_ptr<Engine> Engine::load(const std::string& model_dir, const LoadOpt
 
 const ModelInfo& Engine::info() const { return impl_->info; }
 
+ChatTemplate Engine::chat_template() const {
+    return impl_->info.model_type == "llada" ? ChatTemplate::llada : ChatTemplate::mmada;
+}
+
 std::string Engine::apply_chat_template(const std::string& text, ChatTemplate tmpl) const {
-    return impl_->tokenizer.apply_chat_template(text, impl_->resolve(tmpl));
+    return impl_->tokenizer.apply_chat_template(text, tmpl == ChatTemplate::automatic ? chat_template() : tmpl);
 }
 
 std::vector<int32_t> Engine::encode(const std::string& text) const { return impl_->tokenizer.encode(text); }
@@ -95,6 +101,15 @@ std::string Engine::token_text(int32_t id) const {
 
 std::optional<int32_t> Engine::token_id(const std::string& token) const { return impl_->tokenizer.token_to_id(token); }
 
+RunText Engine::text(const GenerateResult& result) const {
+    RunText t;
+    t.text = decode(generated_ids(result), true);
+    t.text_with_special = decode(generated_ids(result), false);
+    t.pieces.reserve(result.canvas.size());
+    for (int32_t id : result.canvas) t.pieces.push_back(token_text(id));
+    return t;
+}
+
 GenerateParams Engine::default_params() const {
     GenerateParams p;
     const ModelInfo& i = impl_->info;
@@ -110,9 +125,7 @@ void Engine::validate(const std::vector<int32_t>& prompt, const GenerateParams& 
     if (params.mask_id < 0)
         fail("{}: cannot tell the mask token (no <|mdm_mask|> in the tokenizer, no mask_token_id in config.json); set mask_id",
              impl_->info.path);
-    for (size_t i = 0; i < prompt.size(); ++i)
-        if (prompt[i] < 0 || prompt[i] >= c.output_width)
-            fail("prompt token id {} at position {} is outside the model's vocabulary (0..{})", prompt[i], i, c.output_width - 1);
+    check_ids(prompt, c, "prompt token");
     validate_params(params, static_cast<int>(prompt.size()), c);
 }
 
@@ -162,10 +175,7 @@ void Engine::set_context(int step, int block) {
 }
 
 std::vector<float> Engine::forward(const std::vector<int32_t>& tokens) {
-    const ModelConfig& c = impl_->model->config();
-    for (size_t i = 0; i < tokens.size(); ++i)
-        if (tokens[i] < 0 || tokens[i] >= c.output_width)
-            fail("token id {} at position {} is outside the model's vocabulary (0..{})", tokens[i], i, c.output_width - 1);
+    check_ids(tokens, impl_->model->config(), "token");
     kernels::BlasThreadsGuard blas;
     ForwardOptions fo;
     fo.tap = impl_->tap();

@@ -27,8 +27,7 @@ int main(int argc, char** argv) {
         auto h1 = engine->attach(*run.tap());
         auto h2 = engine->attach(memory);
         const dlmscope::GenerateResult r = engine->generate(prompt, p);
-        dlmscope::RunText text{engine->decode(dlmscope::generated_ids(r)), engine->decode(dlmscope::generated_ids(r), false), {}};
-        for (int32_t id : r.canvas) text.pieces.push_back(engine->token_text(id));
+        const dlmscope::RunText text = engine->text(r);
         run.finish(r, text);
 
         dlmscope::AnalysisOptions ao;
