@@ -15,7 +15,9 @@ echo "== tests (unit, parity, cli)"
 ctest --test-dir build-ci --output-on-failure -j "$JOBS"
 
 echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDLMSCOPE_FATAL_WARNINGS=ON \
+# -O1 -g1 (line tables, enough for the sanitizers' reports) compiles in half the time of -O2 -g.
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
+    -DDLMSCOPE_FATAL_WARNINGS=ON \
     -DDLMSCOPE_SANITIZE_ADDRESS=ON -DDLMSCOPE_SANITIZE_UNDEFINED=ON -DDLMSCOPE_BUILD_BENCH=OFF >/dev/null
 # The gtest suites of tests/unit, and the replays of the fuzz harnesses' corpora (fuzz/CMakeLists.txt).
 UNIT_TARGETS="$(sed -n 's/.*dlmscope_add_test(NAME \([^ ]*\).*/\1/p' tests/unit/tests.cmake) fuzz-replay"

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -141,6 +142,15 @@ NpyArray parse_npy(const uint8_t* bytes, size_t size, const std::string& path) {
         fail("{}: truncated .npy data: shape {} of '{}' needs more than the {} bytes the file has", path,
              shape_text(a.shape), a.descr, avail);
     };
+    // Even a zero-size array may not claim dimensions whose product would overflow: readers multiply
+    // a shape's dimensions (numpy refuses such a shape too).
+    uint64_t product = 1;
+    for (int64_t d : a.shape) {
+        if (d == 0) continue;
+        if (product > static_cast<uint64_t>(INT64_MAX) / item / static_cast<uint64_t>(d))
+            fail("{}: .npy shape {} of '{}' is too large", path, shape_text(a.shape), a.descr);
+        product *= static_cast<uint64_t>(d);
+    }
     uint64_t n = 1;
     if (std::find(a.shape.begin(), a.shape.end(), 0) != a.shape.end()) n = 0;  // a zero-size array needs no bytes
     for (int64_t d : a.shape) {

@@ -303,7 +303,15 @@ TEST(Npy, RefusesWhatItCannotRead) {
     EXPECT_THAT(npy_error(with("(2, 2)", "[2, 2]")), HasSubstr("x/a.npy: bad shape"));
     EXPECT_THAT(npy_error(with("(2, 2)", "(2, 'a')")), HasSubstr("x/a.npy: bad shape"));
     EXPECT_THAT(npy_error(with("(2, 2)", "(-2, -2)")), HasSubstr("x/a.npy: bad shape"));
-    EXPECT_THAT(npy_error(with("(2, 2)", "(4611686018427387904, 4)")), HasSubstr("x/a.npy: truncated .npy data: shape (4611686018427387904, 4)"));
+    EXPECT_THAT(npy_error(with("(2, 2)", "(4611686018427387904, 4)")), HasSubstr("x/a.npy: .npy shape (4611686018427387904, 4) of '<f4' is too large"));
+    EXPECT_THAT(npy_error(with("(2, 2)", "(1048576, 1048576)")), HasSubstr("x/a.npy: truncated .npy data: shape (1048576, 1048576)"));
+    // A zero-size array needs no bytes, but its other dimensions may still not overflow a product
+    // (found by fuzz-npy: readers multiply them).
+    EXPECT_THAT(npy_error(with("(2, 2)", "(4, 9223372036854775807, 0)")), HasSubstr("x/a.npy: .npy shape (4, 9223372036854775807, 0) of '<f4' is too large"));
+    const std::string empty = with("(2, 2)", "(3, 0)");
+    const NpyArray a = parse_npy(reinterpret_cast<const uint8_t*>(empty.data()), empty.size(), "x/a.npy");
+    EXPECT_EQ(a.size(), 0);
+    EXPECT_TRUE(a.data.empty());
     EXPECT_THAT(npy_error(with("<f4", "<fx")), HasSubstr("x/a.npy: bad .npy dtype '<fx'"));
     EXPECT_THAT(message_of([] { read_npy("/nonexistent/dlmscope/a.npy"); }),
                 HasSubstr("cannot open /nonexistent/dlmscope/a.npy: No such file or directory"));
