@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <type_traits>
 
@@ -18,26 +19,33 @@ namespace dlmscope {
 
 namespace {
 
+// Reads out.size() elements stored as In and casts each, after `to`, to Out.
+template <typename In, typename Out, typename To = std::identity>
+void read_elements(const uint8_t* p, std::vector<Out>& out, To to = {}) {
+    for (size_t i = 0; i < out.size(); ++i) {
+        In v;
+        std::memcpy(&v, p + sizeof(In) * i, sizeof(In));
+        out[i] = static_cast<Out>(to(v));
+    }
+}
+
 template <typename Out>
 std::vector<Out> convert(const NpyArray& a, const char* what) {
     // Floats are never narrowed to integers: a value out of range would be undefined behaviour,
     // and no integer array dlmscope reads (canvas, key_step, steps) is stored as floats.
-    if (std::is_integral_v<Out> && (a.descr == "<f4" || a.descr == "<f8" || a.descr == "<f2"))
-        fail("cannot convert .npy dtype '{}' to {}", a.descr, what);
-    const int64_t n = a.size();
-    std::vector<Out> out(static_cast<size_t>(n));
-    const uint8_t* p = a.data.data();
     const std::string& d = a.descr;
-    for (int64_t i = 0; i < n; ++i) {
-        if (d == "<f4") { float v; std::memcpy(&v, p + 4 * i, 4); out[i] = static_cast<Out>(v); }
-        else if (d == "<f8") { double v; std::memcpy(&v, p + 8 * i, 8); out[i] = static_cast<Out>(v); }
-        else if (d == "<f2") { uint16_t v; std::memcpy(&v, p + 2 * i, 2); out[i] = static_cast<Out>(f16_to_f32(v)); }
-        else if (d == "<i8") { int64_t v; std::memcpy(&v, p + 8 * i, 8); out[i] = static_cast<Out>(v); }
-        else if (d == "<i4") { int32_t v; std::memcpy(&v, p + 4 * i, 4); out[i] = static_cast<Out>(v); }
-        else if (d == "<u2") { uint16_t v; std::memcpy(&v, p + 2 * i, 2); out[i] = static_cast<Out>(v); }
-        else if (d == "|u1" || d == "|b1") { out[i] = static_cast<Out>(p[i]); }
-        else fail("cannot convert .npy dtype '{}' to {}", d, what);
-    }
+    if (std::is_integral_v<Out> && (d == "<f4" || d == "<f8" || d == "<f2"))
+        fail("cannot convert .npy dtype '{}' to {}", d, what);
+    std::vector<Out> out(static_cast<size_t>(a.size()));
+    const uint8_t* p = a.data.data();
+    if (d == "<f4") read_elements<float>(p, out);
+    else if (d == "<f8") read_elements<double>(p, out);
+    else if (d == "<f2") read_elements<uint16_t>(p, out, f16_to_f32);
+    else if (d == "<i8") read_elements<int64_t>(p, out);
+    else if (d == "<i4") read_elements<int32_t>(p, out);
+    else if (d == "<u2") read_elements<uint16_t>(p, out);
+    else if (d == "|u1" || d == "|b1") read_elements<uint8_t>(p, out);
+    else fail("cannot convert .npy dtype '{}' to {}", d, what);
     return out;
 }
 

@@ -11,7 +11,9 @@ python3-torch). The objective is LLaDA's:
 * prompt/answer pairs (LLaDA's SFT): the same, but only answer positions are masked, and the loss
   is normalised by the length of the answer region (the generation length). The region holds the
   answer, then LLaDA's <|eot_id|> and <|endoftext|> padding (--answer-end eos, the default), or the
-  answer and more sayings (--answer-end fill, the previous default model's; see Batches).
+  answer and more sayings (--answer-end fill, the previous default model's; see Batches);
+* echo windows (--echo-share): raw text in which one saying appears twice, so that a masked token is
+  best recovered from its other copy; train.sh's second stage uses them to teach copying.
 
 The weights are written as bf16 safetensors shards with an index, the MMaDA config keys and the
 tokenizer files, i.e. the Hugging Face layout the engine loads for any MMaDA checkpoint.
@@ -184,8 +186,23 @@ class Batches:
     def raw(self, B):
         S = self.a.seq_len
         starts = [self.rng.randrange(0, len(self.stream) - S) for _ in range(B)]
-        x = torch.from_numpy(np.stack([self.stream[s:s + S] for s in starts]))
+        x = torch.from_numpy(np.stack([self.echo(s) if self.rng.random() < self.a.echo_share else self.stream[s:s + S]
+                                       for s in starts]))
         return x, torch.ones_like(x, dtype=torch.bool), None
+
+    def echo(self, start):
+        """A raw window in which one saying appears twice, separated by a blank line, after some text
+        before it: with both copies masked independently, a masked token is best recovered from the
+        other copy, which teaches the copying that a completion prompt asks for (--echo-share)."""
+        S = self.a.seq_len
+        i = self.rng.randrange(1, len(self.starts) - 1)
+        say = self.stream[self.starts[i]:self.starts[i + 1] - len(self.sep)].tolist()[: (S - 2 * len(self.sep)) // 2]
+        pre = self.rng.randrange(0, max(1, S - 2 * len(say) - 2 * len(self.sep) + 1))
+        row = self.stream[max(0, self.starts[i] - pre):self.starts[i]].tolist() if pre else []
+        row += say + self.sep + say + self.sep
+        rest = self.starts[i + 1]
+        row += self.stream[rest:rest + S].tolist()
+        return np.array(row[:S], dtype=np.int64)
 
     def sft(self, B):
         k = self.rng.choices(self.keys, self.weights)[0]
@@ -318,6 +335,8 @@ def main():
     ap.add_argument("--gen-length", dest="gen_length", type=int, default=128)
     ap.add_argument("--seq-len", dest="seq_len", type=int, default=128)
     ap.add_argument("--sft-share", dest="sft_share", type=float, default=0.5)
+    ap.add_argument("--echo-share", dest="echo_share", type=float, default=0.0,
+                    help="share of raw-text windows that hold one saying twice (teaches copying; see Batches.echo)")
     ap.add_argument("--answer-end", dest="answer_end", choices=("fill", "eos"), default="eos",
                     help="what follows an answer in its region: more sayings (fill) or <|eot_id|> and <|endoftext|> padding (eos)")
     ap.add_argument("--pad-weight", dest="pad_weight", type=float, default=0.3,
