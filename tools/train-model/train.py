@@ -202,6 +202,7 @@ class Batches:
         row += say + self.sep + say + self.sep
         rest = self.starts[i + 1]
         row += self.stream[rest:rest + S].tolist()
+        row += self.stream[:S - len(row)].tolist()  # near the end of the stream, wrap around
         return np.array(row[:S], dtype=np.int64)
 
     def sft(self, B):
