@@ -159,9 +159,10 @@ class Batches:
     then following sayings of the training text, cut at the generation length: that model wrote
     text at every position, in loops. docs/default-model.md compares the two."""
 
-    def __init__(self, ids, c, a, rng):
+    def __init__(self, ids, c, a, rng, n_ordinary):
         self.rng, self.a, self.c = rng, a, c
         self.mask = c["mask_token_id"]
+        self.n_ordinary = n_ordinary  # the BPE tokens, ids 0..n_ordinary-1; the special tokens follow
         self.eot = c["eos_token_id"] + 3  # <|eot_id|>
         sep = ids["separator"]
         stream, self.starts = [], []
@@ -186,11 +187,29 @@ class Batches:
     def raw(self, B):
         S = self.a.seq_len
         starts = [self.rng.randrange(0, len(self.stream) - S) for _ in range(B)]
-        x = torch.from_numpy(np.stack([self.echo(s) if self.rng.random() < self.a.echo_share else self.stream[s:s + S]
-                                       for s in starts]))
+        x = torch.from_numpy(np.stack([self.window(s) for s in starts]))
         return x, torch.ones_like(x, dtype=torch.bool), None
 
-    def echo(self, start):
+    def window(self, start):
+        u = self.rng.random()
+        if u < self.a.copy_share:
+            return self.random_copy()
+        if u < self.a.copy_share + self.a.echo_share:
+            return self.echo()
+        return self.stream[start:start + self.a.seq_len]
+
+    def random_copy(self):
+        """A window of random ordinary tokens, 8 to 40 of them written twice with a blank line
+        between, then the text stream: the second copy can only be predicted by copying the first
+        (the classic task on which induction heads form; --copy-share)."""
+        S, n = self.a.seq_len, self.rng.randint(8, 40)
+        toks = [self.rng.randrange(self.n_ordinary) for _ in range(n)]
+        row = toks + self.sep + toks + self.sep
+        start = self.rng.randrange(0, len(self.stream) - S)
+        row += self.stream[start:start + S].tolist()
+        return np.array(row[:S], dtype=np.int64)
+
+    def echo(self):
         """A raw window in which one saying appears twice, separated by a blank line, after some text
         before it: with both copies masked independently, a masked token is best recovered from the
         other copy, which teaches the copying that a completion prompt asks for (--echo-share)."""
@@ -236,11 +255,14 @@ def masked_loss_inputs(x, region, ans_len, mask_id, eps, g):
     return noisy, x, m, t, norm
 
 
-def loss_of(model, noisy, x, m, t, norm, eos, pad_weight):
+def loss_of(model, noisy, x, m, t, norm, eos, pad_weight, t_weight="1/t"):
     logits = model(noisy)
     ce = F.cross_entropy(logits[m], x[m], reduction="none")
     w = torch.where(x[m] == eos, pad_weight, 1.0)  # <|endoftext|> is only ever padding
-    weighted = (w * ce / t.expand_as(m)[m]).sum() / (x.shape[0] * norm)
+    if t_weight == "1/t":
+        weighted = (w * ce / t.expand_as(m)[m]).sum() / (x.shape[0] * norm)
+    else:
+        weighted = (w * ce).sum() / w.sum().clamp(min=1.0)
     return weighted, ce.sum().item(), int(m.sum())
 
 
@@ -261,6 +283,31 @@ def heldout_loss(model, ids, c, a):
                 n += int(m.sum())
     model.train()
     return tot / max(n, 1)
+
+
+def copy_gain(model, ids, c, a):
+    """How much the model copies, in nats per token: on 50 held-out sayings (up to 48 tokens) written
+    twice, the cross-entropy of the second copy's tokens masked at rate 0.5 when the first copy is
+    also masked, minus the same when the first copy is visible. 0 for a model that cannot copy;
+    copying completion prompts into their answers needs it (seeded)."""
+    g = torch.Generator().manual_seed(a.seed + 2)
+    mask, sep = c["mask_token_id"], ids["separator"]
+    tot = {True: 0.0, False: 0.0}
+    model.eval()
+    with torch.no_grad():
+        for r in ids["heldout"][:50]:
+            say = r[:48]
+            x = torch.tensor(say + sep + say)[None]
+            second = torch.zeros_like(x, dtype=torch.bool)
+            second[0, len(say) + len(sep):] = True
+            m = second & (torch.rand(x.shape, generator=g) < 0.5)
+            m[0, -1] = True  # at least one target
+            for visible in (True, False):
+                mm = m if visible else m | ~second
+                logits = model(torch.where(mm, torch.full_like(x, mask), x))
+                tot[visible] += F.cross_entropy(logits[m], x[m]).item()
+    model.train()
+    return (tot[False] - tot[True]) / 50
 
 
 def save_safetensors(path, tensors):
@@ -336,6 +383,10 @@ def main():
     ap.add_argument("--gen-length", dest="gen_length", type=int, default=128)
     ap.add_argument("--seq-len", dest="seq_len", type=int, default=128)
     ap.add_argument("--sft-share", dest="sft_share", type=float, default=0.5)
+    ap.add_argument("--t-weight", dest="t_weight", choices=("1/t", "none"), default="1/t",
+                    help="1/t: LLaDA's ELBO weighting of a sequence masked at rate t; none: every masked token alike")
+    ap.add_argument("--copy-share", dest="copy_share", type=float, default=0.0,
+                    help="share of raw-text windows that hold random tokens twice (see Batches.random_copy)")
     ap.add_argument("--echo-share", dest="echo_share", type=float, default=0.0,
                     help="share of raw-text windows that hold one saying twice (teaches copying; see Batches.echo)")
     ap.add_argument("--answer-end", dest="answer_end", choices=("fill", "eos"), default="eos",
@@ -363,7 +414,7 @@ def main():
     c = make_config(a, n_ordinary)
     model = Model(dict(c, _positional_init=a.positional_init))
     n_params = sum(p.numel() for p in model.parameters())
-    data = Batches(ids, c, a, rng)
+    data = Batches(ids, c, a, rng, n_ordinary)
     print(f"model: {n_params / 1e6:.2f}M parameters ({c['n_layers']} layers, d={c['d_model']}, {c['n_heads']} heads, "
           f"mlp {c['mlp_hidden_size']}, vocab {c['vocab_size']}); data: {len(data.stream)} raw tokens, "
           f"{data.n_pairs} prompt/answer pairs", flush=True)
@@ -388,7 +439,7 @@ def main():
         lr = a.lr * min(step / a.warmup, 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / a.steps)))
         for grp in opt.param_groups:
             grp["lr"] = lr
-        loss, ce, n = loss_of(model, *data.next(a.batch, g), c["eos_token_id"], a.pad_weight)
+        loss, ce, n = loss_of(model, *data.next(a.batch, g), c["eos_token_id"], a.pad_weight, a.t_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -400,7 +451,8 @@ def main():
                   f"{el:.0f}s ({el / (step - first + 1):.2f}s/step)", flush=True)
             run_ce, run_n, run_w, last = 0.0, 0, 0.0, step
         if step % a.eval_every == 0 or step == a.steps:
-            print(f"  held-out masked CE {heldout_loss(model, ids, c, a):.3f}", flush=True)
+            print(f"  held-out masked CE {heldout_loss(model, ids, c, a):.3f}  copy gain {copy_gain(model, ids, c, a):.3f}",
+                  flush=True)
             export(model, c, a.out, a.shards)  # a usable checkpoint at every evaluation
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "rng": rng.getstate(), "gen": g.get_state(),
                         "torch": torch.get_rng_state(), "step": step}, resume_path)

@@ -23,15 +23,7 @@ start=$(date +%s)
 mkdir -p "$WORK" "$OUT"
 "$PY" "$HERE/prepare.py" "$WORK" --seed 1234
 node "$HERE/tokenizer.mjs" "$WORK" "$OUT" 4090
-# Two stages, the second continuing the first (its optimizer state and random streams, WORK/resume.pt):
-# 1. steps 1-1200, cosine schedule over 1200 steps: prompt/answer pairs and raw text;
-# 2. steps 1201-2600, learning rate back up to 1.2e-3 (the cosine over 2600 steps at step 1201) and
-#    down to 2e-4; half the raw-text windows now hold a saying twice ("echo"), which teaches the
-#    copying that completion prompts ask for.
-# An interrupted run continues with `train.sh OUT --resume`: each stage resumes from WORK/resume.pt
-# (a stage whose steps are already done only re-exports).
-"$PY" "$HERE/train.py" "$WORK" "$OUT" --seed 1234 --steps 1200 "$@"
-"$PY" "$HERE/train.py" "$WORK" "$OUT" --seed 1234 --steps 2600 --echo-share 0.5 --resume "$@"
+"$PY" "$HERE/train.py" "$WORK" "$OUT" --seed 1234 "$@"
 cp "$WORK/heldout.json" "$OUT/heldout.json"
 mkdir -p "$ROOT/tests/fixtures/$(basename "$OUT")"
 node "$HERE/golden.mjs" "$OUT" "$ROOT/tests/fixtures/$(basename "$OUT")/golden.jsonl"
