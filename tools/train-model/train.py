@@ -191,6 +191,8 @@ class Batches:
         return x, torch.ones_like(x, dtype=torch.bool), None
 
     def window(self, start):
+        if self.a.copy_share == 0 and self.a.echo_share == 0:  # draws nothing: the recipe's stream of batches stays as it was
+            return self.stream[start:start + self.a.seq_len]
         u = self.rng.random()
         if u < self.a.copy_share:
             return self.random_copy()
