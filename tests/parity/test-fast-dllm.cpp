@@ -213,6 +213,9 @@ const OracleCase kOracleCases[] = {
     {"prefix_refresh3_thr", "remainder", CacheMode::prefix, 0.25, 3},
 };
 
+// gtest prints a parameter next to each test's name; without this, as raw bytes.
+void PrintTo(const OracleCase& c, std::ostream* os) { *os << c.name; }
+
 class CacheOracle : public ::testing::TestWithParam<OracleCase> {};
 
 TEST_P(CacheOracle, SameCanvasesAsTheFrozenFullForward) {

@@ -226,6 +226,11 @@ struct ForwardCase {
     WeightPrecision weights;
 };
 
+// gtest prints a parameter next to each test's name; without this, as raw bytes.
+void PrintTo(const ForwardCase& c, std::ostream* os) {
+    *os << c.backend << ' ' << k::precision_name(c.precision) << (c.weights == WeightPrecision::f32 ? " widened" : " stored");
+}
+
 class ForwardVsRef : public ::testing::TestWithParam<ForwardCase> {};
 
 TEST_P(ForwardVsRef, LogitsAndHiddenAgree) {

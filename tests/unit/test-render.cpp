@@ -309,6 +309,9 @@ struct Case {
     Format format;
 };
 
+// gtest prints a parameter next to each test's name; without this, as raw bytes.
+void PrintTo(const Case& c, std::ostream* os) { *os << render::kind_name(c.kind) << ' ' << render::extension(c.format); }
+
 class RenderKinds : public ::testing::TestWithParam<Case> {};
 
 TEST_P(RenderKinds, DrawsFromARealRunAndReadsBack) {
