@@ -13,7 +13,9 @@ python3-torch). The objective is LLaDA's:
   answer, then LLaDA's <|eot_id|> and <|endoftext|> padding (--answer-end eos, the default), or the
   answer and more sayings (--answer-end fill, the previous default model's; see Batches);
 * echo windows (--echo-share): raw text in which one saying appears twice, so that a masked token is
-  best recovered from its other copy; train.sh's second stage uses them to teach copying.
+  best recovered from its other copy, and random-token copy windows (--copy-share); both teach the
+  copying that completion prompts ask for (not in train.sh's recipe: docs/default-model.md says what
+  they did).
 
 The weights are written as bf16 safetensors shards with an index, the MMaDA config keys and the
 tokenizer files, i.e. the Hugging Face layout the engine loads for any MMaDA checkpoint.
