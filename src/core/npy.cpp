@@ -143,15 +143,10 @@ NpyArray parse_npy(const uint8_t* bytes, size_t size, const std::string& path) {
         }
     }
     if (a.descr.size() >= 1 && a.descr[0] == '>') fail("{}: big-endian .npy arrays are not supported", path);
-    // Count the elements against the bytes present, so that no product of a lying shape overflows.
     const size_t item = descr_size(a.descr), avail = size - (hstart + hlen);
     if (item == 0) fail("{}: bad .npy dtype '{}'", path, a.descr);
-    const auto truncated = [&] {
-        fail("{}: truncated .npy data: shape {} of '{}' needs more than the {} bytes the file has", path,
-             shape_text(a.shape), a.descr, avail);
-    };
-    // Even a zero-size array may not claim dimensions whose product would overflow: readers multiply
-    // a shape's dimensions (numpy refuses such a shape too).
+    // The product of the non-zero dimensions, in bytes, must fit in int64, even for a zero-size array:
+    // readers multiply a shape's dimensions (numpy refuses such a shape too). So no count below overflows.
     uint64_t product = 1;
     for (int64_t d : a.shape) {
         if (d == 0) continue;
@@ -159,14 +154,11 @@ NpyArray parse_npy(const uint8_t* bytes, size_t size, const std::string& path) {
             fail("{}: .npy shape {} of '{}' is too large", path, shape_text(a.shape), a.descr);
         product *= static_cast<uint64_t>(d);
     }
-    uint64_t n = 1;
-    if (std::find(a.shape.begin(), a.shape.end(), 0) != a.shape.end()) n = 0;  // a zero-size array needs no bytes
-    for (int64_t d : a.shape) {
-        if (n == 0) break;
-        if (n > avail / item / static_cast<uint64_t>(d)) truncated();
-        n *= static_cast<uint64_t>(d);
-    }
-    if (n * item > avail) truncated();  // a scalar, shape (), is one element
+    // A zero-size array needs no bytes; a scalar, shape (), is one element.
+    const uint64_t n = std::find(a.shape.begin(), a.shape.end(), 0) != a.shape.end() ? 0 : product;
+    if (n * item > avail)
+        fail("{}: truncated .npy data: shape {} of '{}' needs more than the {} bytes the file has", path,
+             shape_text(a.shape), a.descr, avail);
     const uint8_t* data = bytes + hstart + hlen;
     a.data.assign(data, data + n * item);
     return a;

@@ -102,9 +102,10 @@ std::string Engine::token_text(int32_t id) const {
 std::optional<int32_t> Engine::token_id(const std::string& token) const { return impl_->tokenizer.token_to_id(token); }
 
 RunText Engine::text(const GenerateResult& result) const {
+    const std::span<const int32_t> ids = generated_ids(result);
     RunText t;
-    t.text = decode(generated_ids(result), true);
-    t.text_with_special = decode(generated_ids(result), false);
+    t.text = decode(ids, true);
+    t.text_with_special = decode(ids, false);
     t.pieces.reserve(result.canvas.size());
     for (int32_t id : result.canvas) t.pieces.push_back(token_text(id));
     return t;
