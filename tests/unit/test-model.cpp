@@ -226,10 +226,12 @@ struct ForwardCase {
     WeightPrecision weights;
 };
 
-// gtest prints a parameter next to each test's name; without this, as raw bytes.
-void PrintTo(const ForwardCase& c, std::ostream* os) {
-    *os << c.backend << ' ' << k::precision_name(c.precision) << (c.weights == WeightPrecision::f32 ? " widened" : " stored");
+// "amx f32 widened": what gtest prints next to each test's name (raw bytes without PrintTo), and,
+// with '_' for ' ' and '-', the test's name.
+std::string describe(const ForwardCase& c) {
+    return c.backend + ' ' + k::precision_name(c.precision) + (c.weights == WeightPrecision::f32 ? " widened" : " stored");
 }
+void PrintTo(const ForwardCase& c, std::ostream* os) { *os << describe(c); }
 
 class ForwardVsRef : public ::testing::TestWithParam<ForwardCase> {};
 
@@ -296,10 +298,8 @@ std::vector<ForwardCase> forward_cases() {
 }
 
 std::string forward_case_name(const ::testing::TestParamInfo<ForwardCase>& info) {
-    std::string n = info.param.backend + "_" + k::precision_name(info.param.precision) +
-                    (info.param.weights == WeightPrecision::f32 ? "_widened" : "_stored");
-    for (char& ch : n)
-        if (ch == '-') ch = '_';
+    std::string n = describe(info.param);
+    std::replace_if(n.begin(), n.end(), [](char ch) { return ch == ' ' || ch == '-'; }, '_');
     return n;
 }
 

@@ -309,8 +309,10 @@ struct Case {
     Format format;
 };
 
-// gtest prints a parameter next to each test's name; without this, as raw bytes.
-void PrintTo(const Case& c, std::ostream* os) { *os << render::kind_name(c.kind) << ' ' << render::extension(c.format); }
+// "decode-order svg": what gtest prints next to each test's name (raw bytes without PrintTo), and,
+// with '_' for ' ' and '-', the test's name.
+std::string describe(const Case& c) { return std::string(render::kind_name(c.kind)) + ' ' + render::extension(c.format); }
+void PrintTo(const Case& c, std::ostream* os) { *os << describe(c); }
 
 class RenderKinds : public ::testing::TestWithParam<Case> {};
 
@@ -393,8 +395,8 @@ std::vector<Case> all_cases() {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllKindsAllFormats, RenderKinds, ::testing::ValuesIn(all_cases()), [](const auto& p) {
-    std::string name = std::string(render::kind_name(p.param.kind)) + "_" + render::extension(p.param.format);
-    std::replace(name.begin(), name.end(), '-', '_');
+    std::string name = describe(p.param);
+    std::replace_if(name.begin(), name.end(), [](char ch) { return ch == ' ' || ch == '-'; }, '_');
     return name;
 });
 
