@@ -92,6 +92,19 @@ double overlap(const std::unordered_set<std::string>& topic, const std::vector<s
     return static_cast<double>(hit) / static_cast<double>(topic.size());
 }
 
+// A completion prompt ("Complete this: <the saying's first words>") is answered well when the answer
+// starts with those words: the share of them that the answer's words begin with, in order. Negative
+// for any other prompt.
+double continued_share(const std::string& prompt, const std::vector<std::string>& answer) {
+    static const std::string frame = "Complete this:";
+    if (prompt.rfind(frame, 0) != 0) return -1.0;
+    const auto given = words_of(prompt.substr(frame.size()));
+    if (given.empty()) return -1.0;
+    size_t k = 0;
+    while (k < given.size() && k < answer.size() && given[k] == answer[k]) ++k;
+    return static_cast<double>(k) / static_cast<double>(given.size());
+}
+
 double masked_ce(const std::vector<float>& logits, int width, int pos, int32_t target) {
     const float* row = logits.data() + static_cast<size_t>(pos) * width;
     const float mx = *std::max_element(row, row + width);
@@ -165,14 +178,20 @@ int main(int argc, char** argv) {
         }
         // Steering: the share of a prompt's topic words found in its own answer, against the same
         // share in the answer to the next prompt (a prompt-blind model scores the same on both).
-        double own = 0.0, other = 0.0;
+        // And for completion prompts, how much of the given beginning the answer starts with.
+        double own = 0.0, other = 0.0, continued = 0.0;
+        size_t n_completions = 0, n_continued = 0;
         const size_t np = prompts.size();
         for (size_t i = 0; i < np; ++i) {
             const auto topic = topic_words(prompts[i]);
             own += overlap(topic, answer_words[i]);
             other += overlap(topic, answer_words[(i + 1) % np]);
+            const double c = continued_share(prompts[i], answer_words[i]);
+            if (c < 0.0) continue;
+            ++n_completions, continued += c, n_continued += c == 1.0;
         }
         own /= static_cast<double>(std::max<size_t>(np, 1)), other /= static_cast<double>(std::max<size_t>(np, 1));
+        continued /= static_cast<double>(std::max<size_t>(n_completions, 1));
         const double repeated = n_grams ? static_cast<double>(n_repeats) / static_cast<double>(n_grams) : 0.0;
 
         std::mt19937_64 rng(1234);
@@ -219,6 +238,8 @@ int main(int argc, char** argv) {
                    static_cast<double>(n_text_tokens) / static_cast<double>(std::max<size_t>(np, 1)));
         fmt::print("prompt steering       {:.1f}% of a prompt's topic words in its answer vs {:.1f}% in the next prompt's; {} distinct answers of {}\n",
                    100.0 * own, 100.0 * other, distinct.size(), np);
+        fmt::print("completions continued {} of {} answers start with all the words given; {:.1f}% of the given words on average\n",
+                   n_continued, n_completions, 100.0 * continued);
         if (!json_out.empty())
             write_json_file(json_out, {{"model", model_dir},
                                        {"dictionary_word_share", share},
@@ -231,6 +252,9 @@ int main(int argc, char** argv) {
                                        {"topic_overlap_own", own},
                                        {"topic_overlap_next", other},
                                        {"distinct_answers", distinct.size()},
+                                       {"completion_prompts", n_completions},
+                                       {"completions_continued", n_continued},
+                                       {"completion_prefix_share", continued},
                                        {"masked_loss_bits_per_byte", bpb},
                                        {"masked_tokens", n_masked},
                                        {"texts", used},

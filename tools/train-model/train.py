@@ -12,10 +12,10 @@ python3-torch). The objective is LLaDA's:
   is normalised by the length of the answer region (the generation length). The region holds the
   answer, then LLaDA's <|eot_id|> and <|endoftext|> padding (--answer-end eos, the default), or the
   answer and more sayings (--answer-end fill, the previous default model's; see Batches);
-* echo windows (--echo-share): raw text in which one saying appears twice, so that a masked token is
-  best recovered from its other copy, and random-token copy windows (--copy-share); both teach the
-  copying that completion prompts ask for (not in train.sh's recipe: docs/default-model.md says what
-  they did).
+* echo windows (--echo-share, half the raw-text windows in the recipe): raw text in which one saying
+  appears twice, so that a masked token is best recovered from its other copy; this keeps the seeded
+  induction circuit (Model.induction_init) in use until completion prompts rely on it. Random-token
+  copy windows (--copy-share) are not in the recipe; docs/default-model.md says what they did.
 
 The weights are written as bf16 safetensors shards with an index, the MMaDA config keys and the
 tokenizer files, i.e. the Hugging Face layout the engine loads for any MMaDA checkpoint.
@@ -67,6 +67,8 @@ class Model(torch.nn.Module):
         self.ff_out = w(V, d)
         if c.get("_positional_init"):
             self.positional_init()
+        if c.get("_induction_init"):
+            self.induction_init()
 
     def positional_init(self):
         """Start some heads as previous-/next-token heads (offsets -1/+1 in every layer, also -2/+2 in
@@ -94,6 +96,71 @@ class Model(torch.nn.Module):
                             wq[r1, :] *= 0.1
                         b.q_proj[r0, 0], b.q_proj[r1, 0] = 2.5, 0.0
                         b.k_proj[r0, 0], b.k_proj[r1, 0] = 2.5 * math.cos(-th * off), 2.5 * math.sin(-th * off)
+
+    # Residual-stream dimensions that induction_init reserves (the embedding starts at zero there).
+    COPY_SRC = slice(1, 33)       # token features that are copied (dimension 0 is positional_init's constant)
+    COPY_OUT = slice(192, 224)    # where the induction head writes the copied token's features
+    PREV_TOK = slice(224, 256)    # where the previous-token head writes the previous token's features
+
+    def induction_init(self):
+        """Start one induction circuit, the mechanism by which trained transformers copy a span they
+        have seen (Olsson et al., 2022): at a position whose previous token is A, attend to the token
+        that followed an earlier A and predict it. Here it is what a completion prompt asks for: once
+        an answer token equal to a prompt word is committed, the next prompt word becomes the likely
+        next answer token. From scratch this model did not grow one in 3 400 steps (copy gain under
+        0.3 nats; docs/default-model.md), so it is seeded, in three parts:
+
+        * layer 0, head 0 (the -1 head of positional_init) moves the previous token's features
+          (embedding dimensions COPY_SRC) into the residual dimensions PREV_TOK;
+        * layer 1, head 2 matches its query's PREV_TOK against each key's PREV_TOK on the RoPE pairs
+          that barely turn (angle per position <= 0.0073, so the match holds across a prompt), and
+          its keys carry minus the direction of the mask token's embedding, so masked positions
+          (itself included) are not attended; its value is the key's own COPY_SRC features, written
+          into COPY_OUT;
+        * the output head reads COPY_OUT as the embedding's COPY_SRC features, so the copied token's
+          logit rises.
+
+        The embedding starts at zero on COPY_OUT and PREV_TOK, and nothing else in layers 0 and 1
+        writes there at the start. Training is free to change all of it."""
+        d, H = self.c["d_model"], self.c["n_heads"]
+        hd = d // H
+        half = hd // 2
+        src, out, prev = self.COPY_SRC, self.COPY_OUT, self.PREV_TOK
+        n = src.stop - src.start
+        assert hd == n == out.stop - out.start == prev.stop - prev.start and H >= 3 and len(self.blocks) >= 2
+        mask_id = self.c["mask_token_id"]
+        with torch.no_grad():
+            self.wte[:, out.start:] = 0.0
+            b0, b1 = self.blocks[0], self.blocks[1]
+            for b in (b0, b1):
+                b.attn_out[out.start:, :] = 0.0
+                b.ff_out[out.start:, :] = 0.0
+            # layer 0, head 0: previous token's COPY_SRC -> PREV_TOK
+            b0.v_proj[0:hd, :] = 0.0
+            b0.attn_out[prev, 0:hd] = 0.0
+            for r in range(n):
+                b0.v_proj[r, src.start + r] = 1.0
+                b0.attn_out[prev.start + r, r] = 1.0
+            # layer 1, head 2: the induction head
+            h0 = 2 * hd
+            b1.q_proj[h0:h0 + hd, :] = 0.0
+            b1.k_proj[h0:h0 + hd, :] = 0.0
+            slow = [j for j in range(half) if self.c["rope_theta"] ** (-2 * j / hd) < 0.008]
+            for m, j in enumerate(slow[:-1]):
+                for r, f in ((h0 + j, prev.start + 2 * m), (h0 + j + half, prev.start + 2 * m + 1)):
+                    b1.q_proj[r, f] = 2.0
+                    b1.k_proj[r, f] = 2.0
+            j = slow[-1]
+            self.wte[mask_id, src] = 0.0  # a masked previous token matches nothing and a masked key copies nothing
+            e_mask = self.wte[mask_id].clone()
+            b1.q_proj[h0 + j, 0] = 1.0
+            b1.k_proj[h0 + j, :] = -e_mask / e_mask.norm()
+            b1.v_proj[h0:h0 + hd, :] = 0.0
+            b1.attn_out[out, :] = 0.0
+            for r in range(n):
+                b1.v_proj[h0 + r, src.start + r] = 1.0
+                b1.attn_out[out.start + r, h0 + r] = 1.0
+            self.ff_out[:, out] = 0.5 * self.wte[:, src]
 
     def rope(self, n):
         hd = self.c["d_model"] // self.c["n_heads"]
@@ -163,6 +230,7 @@ class Batches:
 
     def __init__(self, ids, c, a, rng, n_ordinary):
         self.rng, self.a, self.c = rng, a, c
+        self.step = 0  # the training step the next batch is for (echo windows stop after --echo-until)
         self.mask = c["mask_token_id"]
         self.n_ordinary = n_ordinary  # the BPE tokens, ids 0..n_ordinary-1; the special tokens follow
         self.eot = c["eos_token_id"] + 3  # <|eot_id|>
@@ -198,7 +266,7 @@ class Batches:
         u = self.rng.random()
         if u < self.a.copy_share:
             return self.random_copy()
-        if u < self.a.copy_share + self.a.echo_share:
+        if u < self.a.copy_share + self.a.echo_share and self.step <= self.a.echo_until:
             return self.echo()
         return self.stream[start:start + self.a.seq_len]
 
@@ -374,7 +442,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("work")
     ap.add_argument("out")
-    ap.add_argument("--steps", type=int, default=1200)
+    ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--warmup", type=int, default=100)
@@ -391,8 +459,10 @@ def main():
                     help="1/t: LLaDA's ELBO weighting of a sequence masked at rate t; none: every masked token alike")
     ap.add_argument("--copy-share", dest="copy_share", type=float, default=0.0,
                     help="share of raw-text windows that hold random tokens twice (see Batches.random_copy)")
-    ap.add_argument("--echo-share", dest="echo_share", type=float, default=0.0,
+    ap.add_argument("--echo-share", dest="echo_share", type=float, default=0.5,
                     help="share of raw-text windows that hold one saying twice (teaches copying; see Batches.echo)")
+    ap.add_argument("--echo-until", dest="echo_until", type=int, default=1 << 30,
+                    help="the last step with echo windows; after it their share of windows is plain text")
     ap.add_argument("--answer-end", dest="answer_end", choices=("fill", "eos"), default="eos",
                     help="what follows an answer in its region: more sayings (fill) or <|eot_id|> and <|endoftext|> padding (eos)")
     ap.add_argument("--pad-weight", dest="pad_weight", type=float, default=0.3,
@@ -405,6 +475,8 @@ def main():
     ap.add_argument("--eval-every", dest="eval_every", type=int, default=250)
     ap.add_argument("--no-positional-init", dest="positional_init", action="store_false",
                     help="start every head random (see Model.positional_init)")
+    ap.add_argument("--no-induction-init", dest="induction_init", action="store_false",
+                    help="do not seed the induction circuit (see Model.induction_init)")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -416,7 +488,7 @@ def main():
     with open(os.path.join(a.work, "ids.json")) as f:
         ids = json.load(f)
     c = make_config(a, n_ordinary)
-    model = Model(dict(c, _positional_init=a.positional_init))
+    model = Model(dict(c, _positional_init=a.positional_init, _induction_init=a.induction_init))
     n_params = sum(p.numel() for p in model.parameters())
     data = Batches(ids, c, a, rng, n_ordinary)
     print(f"model: {n_params / 1e6:.2f}M parameters ({c['n_layers']} layers, d={c['d_model']}, {c['n_heads']} heads, "
@@ -443,6 +515,7 @@ def main():
         lr = a.lr * min(step / a.warmup, 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / a.steps)))
         for grp in opt.param_groups:
             grp["lr"] = lr
+        data.step = step
         loss, ce, n = loss_of(model, *data.next(a.batch, g), c["eos_token_id"], a.pad_weight, a.t_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
