@@ -11,7 +11,8 @@ bash scripts/setup.sh
 TARGETS="dlmscope dlmscope_python" bash scripts/build.sh
 OUT=${OUT:-logs}
 ANALYSIS=${ANALYSIS:-attention_analysis}
-PROMPT=${PROMPT:-Tell me a fortune about computers.}
+DEFAULT_PROMPT="Complete this: A woman shouldn't have"  # the first words of a held-out saying
+PROMPT=${PROMPT:-$DEFAULT_PROMPT}
 echo "== dlmscope inspect models/mmada-fortunes"
 ./build/dlmscope inspect models/mmada-fortunes
 echo
