@@ -120,8 +120,9 @@ class Model(torch.nn.Module):
         * the output head reads COPY_OUT as the embedding's COPY_SRC features, so the copied token's
           logit rises.
 
-        The embedding starts at zero on COPY_OUT and PREV_TOK, and nothing else in layers 0 and 1
-        writes there at the start. Training is free to change all of it."""
+        The embedding starts at zero on COPY_OUT and PREV_TOK, the mask token's COPY_SRC features are
+        zero, and nothing else in layers 0 and 1 writes to COPY_OUT or PREV_TOK at the start. Training
+        is free to change all of it."""
         d, H = self.c["d_model"], self.c["n_heads"]
         hd = d // H
         half = hd // 2
@@ -137,7 +138,6 @@ class Model(torch.nn.Module):
                 b.ff_out[out.start:, :] = 0.0
             # layer 0, head 0: previous token's COPY_SRC -> PREV_TOK
             b0.v_proj[0:hd, :] = 0.0
-            b0.attn_out[prev, 0:hd] = 0.0
             for r in range(n):
                 b0.v_proj[r, src.start + r] = 1.0
                 b0.attn_out[prev.start + r, r] = 1.0
@@ -156,7 +156,6 @@ class Model(torch.nn.Module):
             b1.q_proj[h0 + j, 0] = 1.0
             b1.k_proj[h0 + j, :] = -e_mask / e_mask.norm()
             b1.v_proj[h0:h0 + hd, :] = 0.0
-            b1.attn_out[out, :] = 0.0
             for r in range(n):
                 b1.v_proj[h0 + r, src.start + r] = 1.0
                 b1.attn_out[out.start + r, h0 + r] = 1.0
