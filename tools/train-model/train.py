@@ -113,9 +113,9 @@ class Model(torch.nn.Module):
         * layer 0, head 0 (the -1 head of positional_init) moves the previous token's features
           (embedding dimensions COPY_SRC) into the residual dimensions PREV_TOK;
         * layer 1, head 2 matches its query's PREV_TOK against each key's PREV_TOK on the RoPE pairs
-          that barely turn (angle per position <= 0.0073, so the match holds across a prompt), and
-          its keys carry minus the direction of the mask token's embedding, so masked positions
-          (itself included) are not attended; its value is the key's own COPY_SRC features, written
+          that barely turn (angle per position <= 0.0073, so the match holds across a prompt) but
+          the slowest, on which its keys carry minus the direction of the mask token's embedding,
+          so masked positions (itself included) are not attended; its value is the key's own COPY_SRC features, written
           into COPY_OUT;
         * the output head reads COPY_OUT as the embedding's COPY_SRC features, so the copied token's
           logit rises.
