@@ -115,8 +115,8 @@ class Model(torch.nn.Module):
         * layer 1, head 2 matches its query's PREV_TOK against each key's PREV_TOK on the RoPE pairs
           that barely turn (angle per position <= 0.0073, so the match holds across a prompt) but
           the slowest, on which its keys carry minus the direction of the mask token's embedding,
-          so masked positions (itself included) are not attended; its value is the key's own COPY_SRC features, written
-          into COPY_OUT;
+          so masked positions (itself included) are not attended; its value is the key's own
+          COPY_SRC features, written into COPY_OUT;
         * the output head reads COPY_OUT as the embedding's COPY_SRC features, so the copied token's
           logit rises.
 
@@ -131,11 +131,12 @@ class Model(torch.nn.Module):
         assert hd == n == out.stop - out.start == prev.stop - prev.start and H >= 3 and len(self.blocks) >= 2
         mask_id = self.c["mask_token_id"]
         with torch.no_grad():
-            self.wte[:, out.start:] = 0.0
             b0, b1 = self.blocks[0], self.blocks[1]
-            for b in (b0, b1):
-                b.attn_out[out.start:, :] = 0.0
-                b.ff_out[out.start:, :] = 0.0
+            for reserved in (out, prev):
+                self.wte[:, reserved] = 0.0
+                for b in (b0, b1):
+                    b.attn_out[reserved, :] = 0.0
+                    b.ff_out[reserved, :] = 0.0
             # layer 0, head 0: previous token's COPY_SRC -> PREV_TOK
             b0.v_proj[0:hd, :] = 0.0
             for r in range(n):
@@ -260,7 +261,7 @@ class Batches:
         return x, torch.ones_like(x, dtype=torch.bool), None
 
     def window(self, start):
-        if self.a.copy_share == 0 and self.a.echo_share == 0:  # draws nothing: the recipe's stream of batches stays as it was
+        if self.a.copy_share == 0 and self.a.echo_share == 0:  # draws nothing: such a run's batches are those of the earlier recipes
             return self.stream[start:start + self.a.seq_len]
         u = self.rng.random()
         if u < self.a.copy_share:
