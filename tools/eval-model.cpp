@@ -24,6 +24,7 @@
 #include <cctype>
 #include <cmath>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <string>
 #include <unordered_set>
@@ -93,13 +94,13 @@ double overlap(const std::unordered_set<std::string>& topic, const std::vector<s
 }
 
 // A completion prompt ("Complete this: <the saying's first words>") is answered well when the answer
-// starts with those words: the share of them that the answer's words begin with, in order. Negative
-// for any other prompt.
-double continued_share(const std::string& prompt, const std::vector<std::string>& answer) {
+// starts with those words: the share of them that the answer's words begin with, in order. None for
+// any other prompt.
+std::optional<double> continued_share(const std::string& prompt, const std::vector<std::string>& answer) {
     static const std::string frame = "Complete this:";
-    if (prompt.rfind(frame, 0) != 0) return -1.0;
+    if (prompt.rfind(frame, 0) != 0) return std::nullopt;
     const auto given = words_of(prompt.substr(frame.size()));
-    if (given.empty()) return -1.0;
+    if (given.empty()) return std::nullopt;
     size_t k = 0;
     while (k < given.size() && k < answer.size() && given[k] == answer[k]) ++k;
     return static_cast<double>(k) / static_cast<double>(given.size());
@@ -186,9 +187,9 @@ int main(int argc, char** argv) {
             const auto topic = topic_words(prompts[i]);
             own += overlap(topic, answer_words[i]);
             other += overlap(topic, answer_words[(i + 1) % np]);
-            const double c = continued_share(prompts[i], answer_words[i]);
-            if (c < 0.0) continue;
-            ++n_completions, continued += c, n_continued += c == 1.0;
+            const auto c = continued_share(prompts[i], answer_words[i]);
+            if (!c) continue;
+            ++n_completions, continued += *c, n_continued += *c == 1.0;
         }
         own /= static_cast<double>(std::max<size_t>(np, 1)), other /= static_cast<double>(std::max<size_t>(np, 1));
         continued /= static_cast<double>(std::max<size_t>(n_completions, 1));
